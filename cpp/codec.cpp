@@ -1,0 +1,415 @@
+// The value codec and key encoding: Lua values to bytes and back, refusing what cannot cross.
+#include "codec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ext_table.h"
+#include "lh_limits.h"
+#include "vm.h"
+
+namespace lh {
+
+// {====== keys
+
+static bool float_to_integer(double d, lua_Integer* out) {
+  // Lua's own rule: a float with an exact integer value is that integer as a key.
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
+  if (floor(d) != d) return false;
+  *out = (lua_Integer)d;
+  return true;
+}
+
+static void put_decimal_integer(Bytes& out, lua_Integer i) {
+  char text[24];
+  int n = snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)i);
+  out.append(text, uint32_t(n));
+}
+
+static void put_shortest_float(Bytes& out, double d) {
+  char text[32];
+  int n = 0;
+  for (int precision = 1; precision <= 17; ++precision) {  // the shortest that reads back
+    n = snprintf(text, sizeof text, "%.*g", precision, d);
+    if (strtod(text, nullptr) == d) break;
+  }
+  out.append(text, uint32_t(n));
+}
+
+void encode_key(lua_State* L, int idx, Bytes& out) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);
+      if (n >= kMaxKeyBytes)
+        luaL_error(L, "key too long for an external table (%I bytes; at most %I)",
+                   (lua_Integer)n, (lua_Integer)(kMaxKeyBytes - 1));
+      out.push(kTagString);
+      out.append(s, uint32_t(n));
+      return;
+    }
+    case LUA_TNUMBER: {
+      lua_Integer i;
+      if (lua_isinteger(L, idx)) {
+        i = lua_tointeger(L, idx);
+      } else {
+        double d = lua_tonumber(L, idx);
+        if (d != d) luaL_error(L, "table index is NaN");
+        if (!float_to_integer(d, &i)) {
+          out.push(kTagFloat);
+          put_shortest_float(out, d);
+          return;
+        }
+      }
+      out.push(kTagInteger);
+      put_decimal_integer(out, i);
+      return;
+    }
+    case LUA_TBOOLEAN:
+      out.push(kTagBoolean);
+      out.push(lua_toboolean(L, idx) ? '1' : '0');
+      return;
+    case LUA_TNIL:
+      luaL_error(L, "table index is nil");
+      return;
+    default:
+      luaL_error(L, "cannot use a %s value as a key of an external table (keys are strings, "
+                    "numbers or booleans)", luaL_typename(L, idx));
+  }
+}
+
+void push_key(lua_State* L, const uint8_t* p, uint32_t n) {
+  if (n == 0) luaL_error(L, "malformed key from the host (empty)");
+  const char* text = reinterpret_cast<const char*>(p + 1);
+  uint32_t len = n - 1;
+  switch (p[0]) {
+    case kTagString:
+      lua_pushlstring(L, text, len);
+      return;
+    case kTagBoolean:
+      if (len == 1 && (text[0] == '0' || text[0] == '1')) {
+        lua_pushboolean(L, text[0] == '1');
+        return;
+      }
+      break;
+    case kTagInteger:
+    case kTagFloat: {
+      char buf[40];
+      if (len == 0 || len >= sizeof buf) break;
+      memcpy(buf, text, len);
+      buf[len] = '\0';
+      char* end;
+      errno = 0;
+      if (p[0] == kTagInteger) {
+        long long i = strtoll(buf, &end, 10);
+        if (errno || end != buf + len) break;
+        lua_pushinteger(L, (lua_Integer)i);
+      } else {
+        double d = strtod(buf, &end);
+        if (end != buf + len || d != d) break;
+        lua_pushnumber(L, d);
+      }
+      return;
+    }
+  }
+  luaL_error(L, "malformed key from the host (tag %d, %d bytes)", (int)p[0], (int)n);
+}
+
+// }======
+
+// {====== values
+
+namespace {
+
+enum class Mode { kStore, kResult };
+
+struct Context {
+  Mode mode;
+  int position;    // return value number, for messages (kResult)
+  int tables = 0;  // absolute stack index of the visiting/copies table, 0 until needed
+};
+
+uint64_t fnv1a64(const uint8_t* p, uint32_t n) {
+  uint64_t h = 14695981039346656037ull;
+  for (uint32_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+int write_bytes(lua_State*, const void* p, size_t n, void* ud) {
+  static_cast<Bytes*>(ud)->append(p, uint32_t(n));
+  return 0;
+}
+
+[[noreturn]] void refuse(lua_State* L, const Context& ctx, const char* what) {
+  if (ctx.mode == Mode::kResult)
+    luaL_error(L, "cannot return %s (return value #%d)", what, ctx.position);
+  luaL_error(L, "cannot store %s in an external table", what);
+  __builtin_trap();
+}
+
+void check_upvalues(lua_State* L, int idx, const Context& ctx) {
+  for (int i = 1;; ++i) {
+    const char* name = lua_getupvalue(L, idx, i);
+    if (!name) return;
+    lua_pushglobaltable(L);
+    bool globals = strcmp(name, "_ENV") == 0 && lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (globals) continue;
+    lua_pushfstring(L, "a function that captures the local '%s' (only functions whose one "
+                       "upvalue is the global _ENV persist; pass such values as arguments)",
+                    name);
+    refuse(L, ctx, lua_tostring(L, -1));
+  }
+}
+
+void encode_function(lua_State* L, int idx, Bytes& out, const Context& ctx) {
+  if (lua_iscfunction(L, idx)) refuse(L, ctx, "a C function");
+  check_upvalues(L, idx, ctx);
+  out.push(kTagFunction);
+  uint32_t length_at = out.size();
+  out.put_u32(0);
+  uint32_t start = out.size();
+  lua_pushvalue(L, idx);
+  lua_dump(L, write_bytes, &out, 0);
+  lua_pop(L, 1);
+  out.put_u64(fnv1a64(out.data() + start, out.size() - start));
+  out.set_u32(length_at, out.size() - start);
+}
+
+void encode_value(lua_State* L, int idx, Bytes& out, Context& ctx, int depth);
+
+void encode_inline_table(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
+  // ctx.tables holds the tables being encoded (a cycle cannot be written inline).
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, ctx.tables) != LUA_TNIL)
+    refuse(L, ctx, "a table that contains itself (a cycle cannot be returned inline; "
+                   "keep it in an external table)");
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, ctx.tables);
+
+  out.push(kTagTable);
+  uint32_t count_at = out.size();
+  out.put_u32(0);
+  uint32_t count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int top = lua_gettop(L);
+    encode_value(L, top - 1, out, ctx, depth + 1);
+    encode_value(L, top, out, ctx, depth + 1);
+    lua_pop(L, 1);
+    ++count;
+  }
+  out.set_u32(count_at, count);
+
+  lua_pushvalue(L, idx);
+  lua_pushnil(L);
+  lua_rawset(L, ctx.tables);
+}
+
+// Stores a deep copy of the plain table at idx as new external tables and returns the id of
+// the copy. ctx.tables maps each table copied so far to its id, so shared references and
+// cycles in the copied graph stay shared references and cycles.
+uint32_t copy_into_external_table(lua_State* L, int idx, Context& ctx, int depth) {
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, ctx.tables) == LUA_TNUMBER) return uint32_t(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  uint32_t id = allocate_table_id(L);
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, id);
+  lua_rawset(L, ctx.tables);
+  Bytes key(L), value(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    key.clear();
+    value.clear();
+    encode_key(L, -2, key);
+    encode_value(L, -1, value, ctx, depth + 1);
+    host_set(L, id, key, value);
+    lua_pop(L, 1);
+  }
+  return id;
+}
+
+void encode_table(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
+  uint32_t id = proxy_id(L, idx);
+  if (id == 0) {
+    if (depth >= kMaxNesting)
+      luaL_error(L, "tables nested too deeply (more than %d levels)", kMaxNesting);
+    if (lua_getmetatable(L, idx)) {
+      lua_pop(L, 1);
+      refuse(L, ctx, "a table with a metatable (its behaviour would be lost)");
+    }
+    if (ctx.tables == 0) luaL_error(L, "internal error: no table context");
+    if (ctx.mode == Mode::kResult) {
+      encode_inline_table(L, idx, out, ctx, depth);
+      return;
+    }
+    id = copy_into_external_table(L, idx, ctx, depth);
+  }
+  out.push(kTagExternal);
+  out.put_u32(id);
+}
+
+void encode_value(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
+  idx = lua_absindex(L, idx);
+  if (!lua_checkstack(L, 8)) luaL_error(L, "stack overflow while encoding a value");
+  StackGuard guard(L);
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      out.push(kTagNil);
+      return;
+    case LUA_TBOOLEAN:
+      out.push(kTagBoolean);
+      out.push(lua_toboolean(L, idx) ? 1 : 0);
+      return;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        out.push(kTagInteger);
+        out.put_u64(uint64_t(lua_tointeger(L, idx)));
+      } else {
+        double d = lua_tonumber(L, idx);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        out.push(kTagFloat);
+        out.put_u64(bits);
+      }
+      return;
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);
+      if (n > UINT32_MAX - 16) raise_memory_error(L);
+      out.push(kTagString);
+      out.put_u32(uint32_t(n));
+      out.append(s, uint32_t(n));
+      return;
+    }
+    case LUA_TFUNCTION:
+      encode_function(L, idx, out, ctx);
+      return;
+    case LUA_TTABLE:
+      encode_table(L, idx, out, ctx, depth);
+      return;
+    case LUA_TTHREAD:
+      refuse(L, ctx, "a thread (coroutine)");
+    case LUA_TLIGHTUSERDATA:
+    case LUA_TUSERDATA:
+      refuse(L, ctx, "a userdata");
+    default:
+      refuse(L, ctx, "a value of an unknown type");
+  }
+}
+
+void encode_top_level(lua_State* L, int idx, Bytes& out, Context& ctx) {
+  StackGuard guard(L);
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_newtable(L);  // visiting set (results) or copies made so far (stored values)
+    ctx.tables = lua_gettop(L);
+  }
+  encode_value(L, idx, out, ctx, 0);
+}
+
+struct Reader {
+  const uint8_t* p;
+  size_t n;
+};
+
+const char* read_all(lua_State*, void* ud, size_t* size) {
+  Reader* r = static_cast<Reader*>(ud);
+  *size = r->n;
+  r->n = 0;
+  return reinterpret_cast<const char*>(r->p);
+}
+
+[[noreturn]] void malformed(lua_State* L, const char* why) {
+  luaL_error(L, "malformed value from the host: %s", why);
+  __builtin_trap();
+}
+
+void push_function(lua_State* L, const uint8_t* p, uint32_t n) {
+  if (n < kFunctionChecksumBytes) malformed(L, "function payload too short");
+  uint32_t code_len = n - kFunctionChecksumBytes;
+  uint64_t sum;
+  memcpy(&sum, p + code_len, 8);
+  if (fnv1a64(p, code_len) != sum) malformed(L, "function bytecode fails its checksum");
+  Reader reader{p, code_len};
+  if (lua_load(L, read_all, &reader, "=(external table)", "b") != LUA_OK)
+    luaL_error(L, "malformed value from the host: %s", lua_tostring(L, -1));
+  if (lua_getupvalue(L, -1, 2)) malformed(L, "function with more than one upvalue");
+}
+
+}  // namespace
+
+void encode_stored_value(lua_State* L, int idx, Bytes& out) {
+  Context ctx{Mode::kStore, 0};
+  encode_top_level(L, idx, out, ctx);
+}
+
+void encode_result(lua_State* L, int idx, int position, Bytes& out) {
+  Context ctx{Mode::kResult, position};
+  encode_top_level(L, idx, out, ctx);
+}
+
+void push_stored_value(lua_State* L, const uint8_t* p, uint32_t n) {
+  if (n == 0) malformed(L, "empty");
+  uint32_t payload = n - 1;
+  switch (p[0]) {
+    case kTagNil:
+      if (payload != 0) malformed(L, "nil with a payload");
+      lua_pushnil(L);
+      return;
+    case kTagBoolean:
+      if (payload != 1 || p[1] > 1) malformed(L, "bad boolean");
+      lua_pushboolean(L, p[1]);
+      return;
+    case kTagInteger:
+    case kTagFloat: {
+      if (payload != 8) malformed(L, "number payload is not 8 bytes");
+      uint64_t bits;
+      memcpy(&bits, p + 1, 8);
+      if (p[0] == kTagInteger) {
+        lua_pushinteger(L, lua_Integer(bits));
+      } else {
+        double d;
+        memcpy(&d, &bits, 8);
+        lua_pushnumber(L, d);
+      }
+      return;
+    }
+    case kTagString:
+    case kTagFunction: {
+      uint32_t len;
+      if (payload < 4) malformed(L, "length missing");
+      memcpy(&len, p + 1, 4);
+      if (len != payload - 4) malformed(L, "length does not match the bytes");
+      if (p[0] == kTagString)
+        lua_pushlstring(L, reinterpret_cast<const char*>(p + 5), len);
+      else
+        push_function(L, p + 5, len);
+      return;
+    }
+    case kTagExternal: {
+      uint32_t id;
+      if (payload != 4) malformed(L, "table reference is not 4 bytes");
+      memcpy(&id, p + 1, 4);
+      if (id == 0) malformed(L, "table reference to id 0");
+      push_proxy(L, id);
+      return;
+    }
+    case kTagTable:
+      malformed(L, "an inline table (tag 08 is for results only)");
+    case kTagReserved:
+      malformed(L, "tag 06 (reserved, never produced)");
+    default:
+      luaL_error(L, "malformed value from the host: unknown tag %d", (int)p[0]);
+  }
+}
+
+// }======
+
+}  // namespace lh

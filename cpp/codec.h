@@ -1,0 +1,37 @@
+// The value codec (tags 00..08) and the key encoding of external tables, as in docs/ABI.md.
+#pragma once
+
+#include <stdint.h>
+
+#include "bytes.h"
+#include "lua_api.h"
+
+namespace lh {
+
+enum Tag : uint8_t {
+  kTagNil = 0x00,
+  kTagBoolean = 0x01,
+  kTagInteger = 0x02,
+  kTagFloat = 0x03,
+  kTagString = 0x04,
+  kTagFunction = 0x05,
+  kTagReserved = 0x06,  // the original's C-function references; never produced
+  kTagExternal = 0x07,
+  kTagTable = 0x08,     // inline table, results only
+};
+
+// Encodes the key at idx (tag byte, then the key as text). Raises Lua's usual errors for nil
+// and NaN keys and a clear error for keys no external table can hold.
+void encode_key(lua_State* L, int idx, Bytes& out);
+// Pushes the Lua value of key bytes; raises an error for malformed bytes.
+void push_key(lua_State* L, const uint8_t* p, uint32_t n);
+
+// Encodes a value stored into an external table: plain tables are deep-copied into new
+// external tables, proxies become references.
+void encode_stored_value(lua_State* L, int idx, Bytes& out);
+// Encodes the results of a compute (plain tables inline, tag 08) after the output.
+void encode_result(lua_State* L, int idx, int position, Bytes& out);
+// Pushes the value of bytes read from an external table; malformed bytes raise an error.
+void push_stored_value(lua_State* L, const uint8_t* p, uint32_t n);
+
+}  // namespace lh

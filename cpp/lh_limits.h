@@ -1,0 +1,43 @@
+// Every limit of lua.wasm, with why it has its value. docs/ABI.md quotes these numbers.
+#pragma once
+
+#include <stdint.h>
+
+namespace lh {
+
+constexpr uint32_t kBufferSize = 65536;         // the I/O buffer; fixed by the ABI
+constexpr uint32_t kMaxCodeBytes = kBufferSize; // code longer than the buffer is refused
+constexpr uint32_t kPageSize = 65536;
+constexpr uint32_t kMemoryPages = 32;           // 2 MiB, initial = maximum
+
+// Deepest nesting of tables that a deep copy into an external table, or an inline result,
+// may have. Mirrors Lua's own C-level limit (LUAI_MAXCCALLS = 200): deeper structures are
+// an error, never a trap of the native stack.
+constexpr int kMaxNesting = 200;
+
+// Largest key (tag byte included). Keys are hashed and compared by the host on every
+// access; 64 KiB keeps every key page fitting the scratch sizes below.
+constexpr uint32_t kMaxKeyBytes = 65536;
+
+// First buffer offered to js_ext_table_get. Values up to this size need one host call;
+// larger ones a second, with an exactly sized buffer. A host written for the original
+// module (which answers -1 for values that do not fit) sees every value up to this size.
+constexpr uint32_t kGetScratchBytes = 16384;
+
+// First buffer offered to js_ext_table_keys for one page of keys; grows on demand.
+constexpr uint32_t kKeysPageBytes = 4096;
+
+// The instruction limit is checked every kLimitGranularity VM instructions (a count hook);
+// a stopped chunk has run at most this many instructions past its limit.
+constexpr uint32_t kLimitGranularity = 1000;
+
+// Compiled chunks kept for code that is computed again and again (keyed by the exact code).
+constexpr int kChunkCacheEntries = 64;
+// Code longer than this is not cached (it is rarely repeated, and the key would be large).
+constexpr uint32_t kChunkCacheMaxCode = 4096;
+
+// The payload of a persisted function ends with this many bytes of checksum (FNV-1a 64),
+// so that damaged bytecode from a host is refused instead of being run.
+constexpr uint32_t kFunctionChecksumBytes = 8;
+
+}  // namespace lh

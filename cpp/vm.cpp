@@ -1,0 +1,152 @@
+// VM lifecycle: the allocator, creation of the sandboxed state, the instruction limit, the clock.
+#include "vm.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "ext_table.h"
+#include "sandbox.h"
+
+namespace lh {
+
+Vm g_vm;
+
+void raise_memory_error(lua_State* L) {
+  // More than the whole memory: Lua's allocator fails after an emergency collection and
+  // Lua raises LUA_ERRMEM ("not enough memory") itself.
+  lua_newuserdatauv(L, size_t(1) << 30, 0);
+  __builtin_trap();  // unreachable
+}
+
+void Bytes::grow(uint32_t n) {
+  uint64_t want = uint64_t(len_) + n;
+  uint64_t cap = cap_;
+  while (cap < want) cap *= 2;
+  if (cap > UINT32_MAX) raise_memory_error(L_);
+  uint8_t* p = static_cast<uint8_t*>(malloc(size_t(cap)));
+  if (!p) {
+    lua_gc(L_, LUA_GCCOLLECT);  // give the collector a chance, as Lua's own allocations do
+    p = static_cast<uint8_t*>(malloc(size_t(cap)));
+    if (!p) raise_memory_error(L_);
+  }
+  memcpy(p, data_, len_);
+  if (data_ != inline_) free(data_);
+  data_ = p;
+  cap_ = uint32_t(cap);
+}
+
+static void count_hook(lua_State* L, lua_Debug*) {
+  Vm& g = g_vm;
+  if (g.instruction_limit == 0) return;
+  if (!g.limit_hit) {
+    g.instructions_left -= kLimitGranularity;
+    if (g.instructions_left > 0) return;
+    g.limit_hit = true;
+  }
+  // From here on every instruction raises, so no pcall loop can absorb the stop.
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "instruction limit exceeded (%I instructions)", (lua_Integer)g.instruction_limit);
+}
+
+void apply_limit_hook(lua_State* L) {
+  Vm& g = g_vm;
+  if (g.instruction_limit == 0)
+    lua_sethook(L, nullptr, 0, 0);
+  else
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, g.limit_hit ? 1 : int(kLimitGranularity));
+}
+
+void reset_limit() {
+  Vm& g = g_vm;
+  g.limit_hit = false;
+  g.instructions_left = g.instruction_limit;
+  apply_limit_hook(g.L);
+}
+
+void rebind_home(lua_State* L) {
+  Vm& g = g_vm;
+  StackGuard guard(L);
+  lua_pushglobaltable(L);
+  push_proxy(L, g.home_id);
+  lua_setfield(L, -2, "_home");
+  lua_getfield(L, -1, "Memory");
+  bool memory_is_proxy = proxy_id(L, -1) != 0;
+  lua_pop(L, 1);
+  if (g.alias_active) {
+    push_proxy(L, g.home_id);
+    lua_setfield(L, -2, "Memory");
+  } else if (memory_is_proxy) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "Memory");
+  }
+}
+
+uint32_t allocate_table_id(lua_State* L) {
+  Vm& g = g_vm;
+  if (g.next_table_id == 0) luaL_error(L, "external table ids are exhausted (2^32 - 1 tables)");
+  uint32_t id = g.next_table_id;
+  g.next_table_id = id == UINT32_MAX ? 0 : id + 1;
+  return id;
+}
+
+static int open_vm(lua_State* L) {
+  open_sandbox(L);
+  Vm& g = g_vm;
+  g.home_id = allocate_table_id(L);
+  g.alias_active = g.alias_enabled;
+  rebind_home(L);
+  return 0;
+}
+
+static int panic(lua_State*) {
+  __builtin_trap();  // unreachable: every entry into Lua is protected
+}
+
+int vm_init() {
+  Vm& g = g_vm;
+  if (g.L) return 0;
+  lua_State* L = lua_newstate(lua_alloc, nullptr);
+  if (!L) return -1;
+  lua_atpanic(L, panic);
+  lua_pushcfunction(L, open_vm);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    lua_close(L);
+    g.home_id = 0;
+    g.next_table_id = 1;
+    return -1;
+  }
+  g.L = L;
+  return 0;
+}
+
+}  // namespace lh
+
+extern "C" {
+
+// The VM's allocator (lua_Alloc contract). Exported by the ABI.
+__attribute__((export_name("lua_alloc"))) void* lua_alloc(void*, void* ptr, size_t osize,
+                                                          size_t nsize) {
+  lh::Vm& g = lh::g_vm;
+  if (nsize == 0) {
+    free(ptr);
+    return nullptr;
+  }
+  if (g.alloc_fail_countdown && (ptr == nullptr || nsize > osize)) {
+    if (--g.alloc_fail_countdown == 0) return nullptr;
+  }
+  return realloc(ptr, nsize);
+}
+
+time_t lh_time(time_t* t) {
+  time_t now = (time_t)floor(lh::g_vm.host_time);
+  if (t) *t = now;
+  return now;
+}
+
+clock_t lh_clock(void) { return (clock_t)(lh::g_vm.host_clock * CLOCKS_PER_SEC); }
+
+FILE* lh_no_file(void) { return nullptr; }
+int lh_no_char(FILE*) { return EOF; }
+
+}  // extern "C"
