@@ -13,6 +13,7 @@ extern "C" {
 void lh_output_write(const char *s, size_t len);   /* captured output (output.cpp) */
 time_t lh_time(time_t *t);                         /* host-fed clock (vm.cpp) */
 clock_t lh_clock(void);
+void lh_on_resume(void *L);                        /* a coroutine resumes (vm.cpp) */
 FILE *lh_no_file(void);                            /* always NULL: there are no files */
 int lh_no_char(FILE *f);                           /* always EOF */
 #ifdef __cplusplus
@@ -29,6 +30,10 @@ int lh_no_char(FILE *f);                           /* always EOF */
 #include "luaconf.h"
 #undef LUAI_MAXSTACK
 #define LUAI_MAXSTACK 10000
+
+/* llimits.h: every resumed coroutine gets the current instruction-limit hook, so a coroutine
+** created in an earlier compute (or under other limits) cannot run past this compute's limit. */
+#define luai_userstateresume(L, n) lh_on_resume(L)
 
 /* lauxlib.h: print, warnings and panics */
 #define lua_writestring(s, l) lh_output_write((s), (l))

@@ -146,6 +146,10 @@ time_t lh_time(time_t* t) {
 
 clock_t lh_clock(void) { return (clock_t)(lh::g_vm.host_clock * CLOCKS_PER_SEC); }
 
+void lh_on_resume(void* L) {
+  if (lh::g_vm.L) lh::apply_limit_hook(static_cast<lua_State*>(L));
+}
+
 FILE* lh_no_file(void) { return nullptr; }
 int lh_no_char(FILE*) { return EOF; }
 
