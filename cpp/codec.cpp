@@ -24,9 +24,17 @@ static bool float_to_integer(double d, lua_Integer* out) {
 }
 
 static void put_decimal_integer(Bytes& out, lua_Integer i) {
+  // By hand: integer keys are the hottest path of external tables, and snprintf is slow.
   char text[24];
-  int n = snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)i);
-  out.append(text, uint32_t(n));
+  char* end = text + sizeof text;
+  char* p = end;
+  uint64_t u = i < 0 ? 0 - uint64_t(i) : uint64_t(i);
+  do {
+    *--p = char('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (i < 0) *--p = '-';
+  out.append(p, uint32_t(end - p));
 }
 
 static void put_shortest_float(Bytes& out, double d) {
@@ -261,31 +269,12 @@ void encode_value(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
   StackGuard guard(L);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
-      out.push(kTagNil);
-      return;
     case LUA_TBOOLEAN:
-      out.push(kTagBoolean);
-      out.push(lua_toboolean(L, idx) ? 1 : 0);
-      return;
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        out.push(kTagInteger);
-        out.put_u64(uint64_t(lua_tointeger(L, idx)));
-      } else {
-        double d = lua_tonumber(L, idx);
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        out.push(kTagFloat);
-        out.put_u64(bits);
-      }
-      return;
     case LUA_TSTRING: {
-      size_t n;
-      const char* s = lua_tolstring(L, idx, &n);
+      uint64_t n = scalar_size(L, idx);
       if (n > UINT32_MAX - 16) raise_memory_error(L);
-      out.push(kTagString);
-      out.put_u32(uint32_t(n));
-      out.append(s, uint32_t(n));
+      write_scalar(L, idx, out.extend(uint32_t(n)));
       return;
     }
     case LUA_TFUNCTION:
@@ -344,6 +333,50 @@ void push_function(lua_State* L, const uint8_t* p, uint32_t n) {
 }
 
 }  // namespace
+
+uint64_t scalar_size(lua_State* L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: return 1;
+    case LUA_TBOOLEAN: return 2;
+    case LUA_TNUMBER: return 9;
+    case LUA_TSTRING: return 5 + uint64_t(lua_rawlen(L, idx));
+    default: return 0;
+  }
+}
+
+void write_scalar(lua_State* L, int idx, uint8_t* dst) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      dst[0] = kTagNil;
+      return;
+    case LUA_TBOOLEAN:
+      dst[0] = kTagBoolean;
+      dst[1] = lua_toboolean(L, idx) ? 1 : 0;
+      return;
+    case LUA_TNUMBER: {
+      uint64_t bits;
+      if (lua_isinteger(L, idx)) {
+        dst[0] = kTagInteger;
+        bits = uint64_t(lua_tointeger(L, idx));
+      } else {
+        dst[0] = kTagFloat;
+        double d = lua_tonumber(L, idx);
+        memcpy(&bits, &d, 8);
+      }
+      memcpy(dst + 1, &bits, 8);
+      return;
+    }
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, idx, &n);
+      uint32_t len = uint32_t(n);
+      dst[0] = kTagString;
+      memcpy(dst + 1, &len, 4);
+      memcpy(dst + 5, s, n);
+      return;
+    }
+  }
+}
 
 void encode_stored_value(lua_State* L, int idx, Bytes& out) {
   Context ctx{Mode::kStore, 0};

@@ -26,6 +26,12 @@ void encode_key(lua_State* L, int idx, Bytes& out);
 // Pushes the Lua value of key bytes; raises an error for malformed bytes.
 void push_key(lua_State* L, const uint8_t* p, uint32_t n);
 
+// The codec size of the value at idx when it is nil, a boolean, a number or a string (whose
+// encoding can never fail), else 0.
+uint64_t scalar_size(lua_State* L, int idx);
+// Writes such a value (scalar_size bytes) at dst.
+void write_scalar(lua_State* L, int idx, uint8_t* dst);
+
 // Encodes a value stored into an external table: plain tables are deep-copied into new
 // external tables, proxies become references.
 void encode_stored_value(lua_State* L, int idx, Bytes& out);

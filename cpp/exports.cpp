@@ -134,6 +134,37 @@ void end_compute(lua_State* L, int32_t result) {
   output_end();
 }
 
+// Places `size` bytes of results after the output, cutting the output if it must yield them
+// room. Returns where the results go.
+uint8_t* place_results(uint32_t size) {
+  Vm& g = g_vm;
+  uint32_t room = kBufferSize - 4 - size;
+  uint32_t keep = g.output_len < room ? g.output_len : room;  // output yields to results
+  g.output_dropped += g.output_len - keep;
+  g.output_len = keep;
+  memcpy(g.io, &keep, 4);
+  return g.io + 4 + keep;
+}
+
+// The fast path: results that are all nil, booleans, numbers or strings (whose encoding
+// cannot fail) go straight into the buffer, with no allocation and no protected call.
+bool write_scalar_results(lua_State* L, int count, uint32_t* written) {
+  uint64_t size = 0;
+  for (int i = 1; i <= count; ++i) {
+    uint64_t n = scalar_size(L, i);
+    if (n == 0) return false;
+    size += n;
+  }
+  if (size > kBufferSize - 4) return false;  // the general path reports it
+  uint8_t* p = place_results(uint32_t(size));
+  for (int i = 1; i <= count; ++i) {
+    write_scalar(L, i, p);
+    p += scalar_size(L, i);
+  }
+  *written = uint32_t(p - g_vm.io);
+  return true;
+}
+
 int32_t run(const char* code, uint32_t len) {
   Vm& g = g_vm;
   lua_State* L = g.L;
@@ -155,6 +186,8 @@ int32_t run(const char* code, uint32_t len) {
     memcpy(g.io, &g.output_len, 4);
     return int32_t(4 + g.output_len);
   }
+  uint32_t written;
+  if (write_scalar_results(L, count, &written)) return int32_t(written);
   Bytes results(L);
   Encoded e{&results, 2, count};  // in encode_results' frame: e, then the results
   lua_pushcfunction(L, encode_results);
@@ -168,12 +201,9 @@ int32_t run(const char* code, uint32_t len) {
                     (lua_Integer)results.size(), (lua_Integer)(kBufferSize - 4));
     return lua_error_result(L, LUA_ERRRUN);
   }
-  uint32_t room = kBufferSize - 4 - results.size();
-  uint32_t keep = g.output_len < room ? g.output_len : room;  // output yields to results
-  g.output_dropped += g.output_len - keep;
-  memcpy(g.io, &keep, 4);
-  memcpy(g.io + 4 + keep, results.data(), results.size());
-  return int32_t(4 + keep + results.size());
+  uint8_t* p = place_results(results.size());
+  memcpy(p, results.data(), results.size());
+  return int32_t(p + results.size() - g.io);
 }
 
 int collect(lua_State* L) {

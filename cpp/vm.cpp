@@ -64,21 +64,33 @@ void reset_limit() {
   apply_limit_hook(g.L);
 }
 
+// Binds the global `name` to the proxy at the top of the stack (globals just below it) unless
+// it is bound already, the usual case, which then costs one lookup.
+static void bind_global(lua_State* L, const char* name) {
+  lua_getfield(L, -2, name);
+  bool bound = lua_rawequal(L, -1, -2);
+  lua_pop(L, 1);
+  if (bound) return;
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+}
+
 void rebind_home(lua_State* L) {
   Vm& g = g_vm;
   StackGuard guard(L);
   lua_pushglobaltable(L);
   push_proxy(L, g.home_id);
-  lua_setfield(L, -2, "_home");
-  lua_getfield(L, -1, "Memory");
+  bind_global(L, "_home");
+  if (g.alias_active) {
+    bind_global(L, "Memory");
+    return;
+  }
+  lua_getfield(L, -2, "Memory");
   bool memory_is_proxy = proxy_id(L, -1) != 0;
   lua_pop(L, 1);
-  if (g.alias_active) {
-    push_proxy(L, g.home_id);
-    lua_setfield(L, -2, "Memory");
-  } else if (memory_is_proxy) {
+  if (memory_is_proxy) {
     lua_pushnil(L);
-    lua_setfield(L, -2, "Memory");
+    lua_setfield(L, -3, "Memory");
   }
 }
 
