@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <string.h>
 
+#include "build_id.h"
 #include "codec.h"
 #include "lh_limits.h"
 #include "output.h"
@@ -313,6 +314,8 @@ LH_EXPORT(set_random_seed) void set_random_seed(int64_t a, int64_t b) {
   lua_pcall(g.L, 2, 0, 0);
   lua_settop(g.L, 0);
 }
+
+LH_EXPORT(get_build_id) uint64_t get_build_id() { return LH_BUILD_ID; }
 
 LH_EXPORT(set_alloc_fail_at) void set_alloc_fail_at(uint32_t n) { g_vm.alloc_fail_countdown = n; }
 
