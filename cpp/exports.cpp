@@ -91,6 +91,32 @@ struct Encoded {
 int encode_results(lua_State* L) {
   Encoded* e = static_cast<Encoded*>(lua_touserdata(L, 1));
   for (int i = 0; i < e->count; ++i) encode_result(L, e->first + i, i + 1, *e->out);
+  if (e->out->size() > kBufferSize - 4)
+    luaL_error(L, "results too large for the I/O buffer (%I bytes; at most %I)",
+               (lua_Integer)e->out->size(), (lua_Integer)(kBufferSize - 4));
+  return 0;
+}
+
+struct Chunk {
+  const char* code;
+  uint32_t len;
+};
+
+// Protected: binds _home and pushes the compiled chunk. Code that does not compile gives
+// (nil, message, status) instead of an error, so that its kind (syntax, memory) is kept.
+int prepare(lua_State* L) {
+  Chunk* chunk = static_cast<Chunk*>(lua_touserdata(L, 1));
+  rebind_home(L);
+  int status = load_chunk(L, chunk->code, chunk->len);
+  if (status == LUA_OK) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  lua_pushinteger(L, status);
+  return 3;
+}
+
+int rebind(lua_State* L) {
+  rebind_home(L);
   return 0;
 }
 
@@ -175,9 +201,15 @@ int32_t run(const char* code, uint32_t len) {
   output_begin();
   lua_gc(L, LUA_GCRESTART);  // a script may have stopped the collector in an earlier compute
   reset_limit();
-  rebind_home(L);
 
-  int status = load_chunk(L, code, len);
+  Chunk chunk{code, len};
+  lua_pushcfunction(L, prepare);
+  lua_pushlightuserdata(L, &chunk);
+  int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+  if (status == LUA_OK && lua_gettop(L) == 3) {  // the code did not compile
+    status = int(lua_tointeger(L, 3));
+    lua_settop(L, 2);
+  }
   if (status != LUA_OK) return lua_error_result(L, status);
   status = lua_pcall(L, 0, LUA_MULTRET, 0);
   if (status != LUA_OK) return lua_error_result(L, status);
@@ -189,6 +221,11 @@ int32_t run(const char* code, uint32_t len) {
   }
   uint32_t written;
   if (write_scalar_results(L, count, &written)) return int32_t(written);
+  if (!lua_checkstack(L, 4)) {  // at Lua's stack limit: no room to encode
+    lua_settop(L, 0);
+    lua_pushliteral(L, "too many results to return");
+    return lua_error_result(L, LUA_ERRRUN);
+  }
   Bytes results(L);
   Encoded e{&results, 2, count};  // in encode_results' frame: e, then the results
   lua_pushcfunction(L, encode_results);
@@ -197,11 +234,6 @@ int32_t run(const char* code, uint32_t len) {
   lua_insert(L, 2);
   status = lua_pcall(L, count + 1, 0, 0);
   if (status != LUA_OK) return lua_error_result(L, status);
-  if (results.size() > kBufferSize - 4) {
-    lua_pushfstring(L, "results too large for the I/O buffer (%I bytes; at most %I)",
-                    (lua_Integer)results.size(), (lua_Integer)(kBufferSize - 4));
-    return lua_error_result(L, LUA_ERRRUN);
-  }
   uint8_t* p = place_results(results.size());
   memcpy(p, results.data(), results.size());
   return int32_t(p + results.size() - g.io);
@@ -268,7 +300,9 @@ LH_EXPORT(attach_memory_table) void attach_memory_table(uint32_t id) {
   g.home_id = id;
   if (g.next_table_id != 0 && g.next_table_id <= id) g.next_table_id = id == UINT32_MAX ? 0 : id + 1;
   g.alias_active = g.alias_enabled;
-  rebind_home(g.L);
+  lua_pushcfunction(g.L, rebind);  // protected: making the proxy allocates
+  lua_pcall(g.L, 0, 0, 0);
+  lua_settop(g.L, 0);
 }
 
 LH_EXPORT(get_memory_table_id) uint32_t get_memory_table_id() { return g_vm.home_id; }
