@@ -145,7 +145,14 @@ __attribute__((export_name("lua_alloc"))) void* lua_alloc(void*, void* ptr, size
     return nullptr;
   }
   if (g.alloc_fail_countdown && (ptr == nullptr || nsize > osize)) {
-    if (--g.alloc_fail_countdown == 0) return nullptr;
+    if (--g.alloc_fail_countdown == 0) {
+      g.alloc_failed_size = nsize;  // Lua retries once after a full collection: fail that too
+      return nullptr;
+    }
+  } else if (g.alloc_failed_size && (ptr == nullptr || nsize > osize)) {
+    bool retry = nsize == g.alloc_failed_size;
+    g.alloc_failed_size = 0;
+    if (retry) return nullptr;
   }
   return realloc(ptr, nsize);
 }

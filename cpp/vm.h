@@ -51,6 +51,7 @@ struct Vm {
 
   // Fault injection: the Nth allocation from now fails (0 = off).
   uint32_t alloc_fail_countdown = 0;
+  size_t alloc_failed_size = 0;  // the size that failed, so that Lua's retry fails too
 
   // The clock the host feeds (set_clock); deterministic zero until it does.
   double host_time = 0;   // seconds since 1970-01-01 UTC (os.time, os.date)
