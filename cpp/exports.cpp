@@ -255,7 +255,11 @@ LH_EXPORT(compute) int32_t compute(const char* code_ptr, int32_t code_len) {
   Vm& g = g_vm;
   if (code_len == 0) return 0;
   if (!g.L) return input_error("compute called before init");
-  if (g.in_compute) return input_error("compute called while a compute is running");
+  if (g.in_compute)  // re-entered from an import, or an import threw through an earlier one
+    return input_error("compute called while another compute is running or after one was "
+                       "interrupted (a host import must not call compute, and must not throw: "
+                       "an exception through the module leaves it unusable; create a new "
+                       "instance, the external tables are in the host)");
   uint32_t len = uint32_t(code_len), ptr = uint32_t(reinterpret_cast<uintptr_t>(code_ptr));
   if (len > kMaxCodeBytes) {
     char msg[96];
