@@ -100,19 +100,24 @@ int encode_results(lua_State* L) {
 struct Chunk {
   const char* code;
   uint32_t len;
+  int compile_status;  // LUA_OK, or why the code did not compile
 };
 
-// Protected: binds _home and pushes the compiled chunk. Code that does not compile gives
-// (nil, message, status) instead of an error, so that its kind (syntax, memory) is kept.
-int prepare(lua_State* L) {
+// Protected: binds _home, compiles the chunk (or takes it from the cache) and runs it, in one
+// protected call. Code that does not compile gives (nil, message, status) instead of an
+// error, so that its kind (syntax, memory) is kept: the status goes to chunk->compile_status
+// and the message is returned. Otherwise the chunk's results.
+int prepare_and_run(lua_State* L) {
   Chunk* chunk = static_cast<Chunk*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
   rebind_home(L);
   int status = load_chunk(L, chunk->code, chunk->len);
-  if (status == LUA_OK) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  lua_pushinteger(L, status);
-  return 3;
+  if (status != LUA_OK) {
+    chunk->compile_status = status;
+    return 1;  // the message
+  }
+  lua_call(L, 0, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 int rebind(lua_State* L) {
@@ -202,16 +207,11 @@ int32_t run(const char* code, uint32_t len) {
   lua_gc(L, LUA_GCRESTART);  // a script may have stopped the collector in an earlier compute
   reset_limit();
 
-  Chunk chunk{code, len};
-  lua_pushcfunction(L, prepare);
+  Chunk chunk{code, len, LUA_OK};
+  lua_pushcfunction(L, prepare_and_run);
   lua_pushlightuserdata(L, &chunk);
   int status = lua_pcall(L, 1, LUA_MULTRET, 0);
-  if (status == LUA_OK && lua_gettop(L) == 3) {  // the code did not compile
-    status = int(lua_tointeger(L, 3));
-    lua_settop(L, 2);
-  }
-  if (status != LUA_OK) return lua_error_result(L, status);
-  status = lua_pcall(L, 0, LUA_MULTRET, 0);
+  if (status == LUA_OK && chunk.compile_status != LUA_OK) status = chunk.compile_status;
   if (status != LUA_OK) return lua_error_result(L, status);
 
   int count = lua_gettop(L);

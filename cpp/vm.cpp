@@ -67,12 +67,17 @@ void reset_limit() {
 // Binds the global `name` to the proxy at the top of the stack (globals just below it) unless
 // it is bound already, the usual case, which then costs one lookup.
 static void bind_global(lua_State* L, const char* name) {
-  lua_getfield(L, -2, name);
-  bool bound = lua_rawequal(L, -1, -2);
-  lua_pop(L, 1);
-  if (bound) return;
+  lua_pushstring(L, name);  // a short string, interned: found, not allocated, after the first
   lua_pushvalue(L, -1);
-  lua_setfield(L, -3, name);
+  lua_rawget(L, -4);
+  bool bound = lua_rawequal(L, -1, -3);
+  lua_pop(L, 1);
+  if (bound) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
 }
 
 void rebind_home(lua_State* L) {
