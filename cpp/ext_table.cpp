@@ -1,12 +1,19 @@
 // External tables: proxies, their metamethods, streaming traversal and the `ext` library.
 #include "ext_table.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "codec.h"
 #include "host_imports.h"
 #include "lh_limits.h"
 #include "vm.h"
+
+// Lua's internals, for one purpose only: moving large strings between the host and Lua
+// without a temporary copy (see "large strings" below). Everything else uses the public API.
+#include "lapi.h"
+#include "lstate.h"
+#include "lstring.h"
 
 namespace lh {
 
@@ -34,6 +41,75 @@ static void host_delete(lua_State* L, uint32_t id, const Bytes& key) {
     host_failed(L, "delete a key of", id);
 }
 
+// {====== large strings without copies
+//
+// A large string crosses the boundary as tag 04, u32 length, bytes. Building that in a separate
+// buffer would need the string's size twice in a 2 MiB VM. Instead the 5 header bytes are
+// written just before the string's own bytes, over the end of Lua's TString header, for the
+// duration of the host call only (the host copies; no Lua code runs meanwhile), and the header
+// is restored right after.
+
+constexpr uint32_t kHeaderBytes = 5;  // tag and u32 length
+constexpr size_t kLargeString = 4096;  // below this a copy is cheaper than the bookkeeping
+
+struct BorrowedHeader {
+  uint8_t* at;
+  uint8_t saved[kHeaderBytes];
+  explicit BorrowedHeader(char* contents) : at(reinterpret_cast<uint8_t*>(contents) - kHeaderBytes) {
+    memcpy(saved, at, kHeaderBytes);
+  }
+  ~BorrowedHeader() { memcpy(at, saved, kHeaderBytes); }
+};
+
+static_assert(offsetof(TString, contents) >= kHeaderBytes, "TString header too small");
+
+// Stores the large string at idx under key without copying it.
+static void host_set_large_string(lua_State* L, uint32_t id, const Bytes& key, int idx) {
+  size_t n;
+  char* s = const_cast<char*>(lua_tolstring(L, idx, &n));
+  if (n > UINT32_MAX - kHeaderBytes) raise_memory_error(L);
+  int32_t r;
+  {
+    BorrowedHeader header(s);
+    uint32_t len = uint32_t(n);
+    header.at[0] = kTagString;
+    memcpy(header.at + 1, &len, 4);
+    r = js_ext_table_set(id, key.data(), key.size(), header.at, uint32_t(n) + kHeaderBytes);
+  }
+  if (r != 0) host_failed(L, "store a value in", id);
+}
+
+// Reads a value of n bytes (n > the scratch buffer) into a new Lua string when it is a string,
+// else decodes it from a temporary buffer. Returns false when the value's size changed since
+// the host reported n (the caller asks again).
+static bool host_get_large(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len,
+                           uint32_t n, int32_t* now) {
+  TString* ts = luaS_createlngstrobj(L, n - kHeaderBytes);
+  setsvalue2s(L, L->top, ts);
+  api_incr_top(L);
+  uint8_t head[kHeaderBytes];
+  {
+    BorrowedHeader header(getstr(ts));
+    *now = js_ext_table_get(id, key, key_len, header.at, n);
+    memcpy(head, header.at, kHeaderBytes);
+  }
+  if (*now < 0 || uint32_t(*now) != n) {
+    lua_pop(L, 1);
+    return false;
+  }
+  uint32_t len;
+  memcpy(&len, head + 1, 4);
+  if (head[0] == kTagString && len == n - kHeaderBytes) return true;  // the string is in place
+  Bytes copy(L);  // another kind of value: decode it from a buffer
+  copy.append(head, kHeaderBytes);
+  copy.append(getstr(ts), n - kHeaderBytes);
+  lua_pop(L, 1);
+  push_stored_value(L, copy.data(), copy.size());
+  return true;
+}
+
+// }======
+
 // Pushes the value stored under key bytes, or nil when absent. Values larger than the
 // scratch buffer take a second call with a buffer of exactly their size.
 static void host_get(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len) {
@@ -49,16 +125,15 @@ static void host_get(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key
     return;
   }
   for (int attempt = 0; attempt < 4; ++attempt) {  // the size may change between the calls
-    Bytes big(L);
-    uint8_t* p = big.extend(uint32_t(n));
-    int32_t m = js_ext_table_get(id, key, key_len, p, uint32_t(n));
+    int32_t m;
+    if (host_get_large(L, id, key, key_len, uint32_t(n), &m)) return;
     if (m == -1) {
       lua_pushnil(L);
       return;
     }
     if (m < -1) host_failed(L, "read a value of", id);
-    if (m <= n) {
-      push_stored_value(L, p, uint32_t(m));
+    if (m < n) {  // it shrank: this call wrote all of it, but where a longer one was expected
+      host_get(L, id, key, key_len);
       return;
     }
     n = m;
@@ -131,6 +206,10 @@ void ext_set(lua_State* L, uint32_t id, int key, int value) {
   encode_key(L, key, k);
   if (lua_isnil(L, value)) {
     host_delete(L, id, k);
+    return;
+  }
+  if (lua_type(L, value) == LUA_TSTRING && lua_rawlen(L, value) >= kLargeString) {
+    host_set_large_string(L, id, k, value);
     return;
   }
   Bytes v(L);
