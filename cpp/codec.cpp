@@ -15,14 +15,6 @@ namespace lh {
 
 // {====== keys
 
-static bool float_to_integer(double d, lua_Integer* out) {
-  // Lua's own rule: a float with an exact integer value is that integer as a key.
-  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
-  if (floor(d) != d) return false;
-  *out = (lua_Integer)d;
-  return true;
-}
-
 static void put_decimal_integer(Bytes& out, lua_Integer i) {
   // By hand: integer keys are the hottest path of external tables, and snprintf is slow.
   char text[24];
@@ -60,17 +52,14 @@ void encode_key(lua_State* L, int idx, Bytes& out) {
       return;
     }
     case LUA_TNUMBER: {
-      lua_Integer i;
-      if (lua_isinteger(L, idx)) {
-        i = lua_tointeger(L, idx);
-      } else {
+      int integral;
+      lua_Integer i = lua_tointegerx(L, idx, &integral);  // floats with integral values too
+      if (!integral) {
         double d = lua_tonumber(L, idx);
         if (d != d) luaL_error(L, "table index is NaN");
-        if (!float_to_integer(d, &i)) {
-          out.push(kTagFloat);
-          put_shortest_float(out, d);
-          return;
-        }
+        out.push(kTagFloat);
+        put_shortest_float(out, d);
+        return;
       }
       out.push(kTagInteger);
       put_decimal_integer(out, i);

@@ -204,16 +204,20 @@ void ext_set(lua_State* L, uint32_t id, int key, int value) {
   value = lua_absindex(L, value);
   Bytes k(L);
   encode_key(L, key, k);
-  if (lua_isnil(L, value)) {
+  int type = lua_type(L, value);
+  if (type == LUA_TNIL) {
     host_delete(L, id, k);
     return;
   }
-  if (lua_type(L, value) == LUA_TSTRING && lua_rawlen(L, value) >= kLargeString) {
+  if (type == LUA_TSTRING && lua_rawlen(L, value) >= kLargeString) {
     host_set_large_string(L, id, k, value);
     return;
   }
   Bytes v(L);
-  encode_stored_value(L, value, v);
+  if (uint64_t n = scalar_size(L, value))  // the common case: no tables to copy, no context
+    write_scalar(L, value, v.extend(uint32_t(n)));
+  else
+    encode_stored_value(L, value, v);
   host_set(L, id, k, v);
 }
 
