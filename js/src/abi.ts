@@ -1,0 +1,75 @@
+// The raw ABI of lua.wasm (docs/ABI.md), typed: its exports, its imports, its constants.
+
+/** Size of the I/O buffer (`get_buffer_size`). */
+export const BUFFER_SIZE = 65536;
+/** Pages of linear memory: 2 MiB, initial = maximum. */
+export const MEMORY_PAGES = 32;
+/** The longest code `compute` accepts. */
+export const MAX_CODE_BYTES = 65536;
+
+/** `get_error_kind` codes. */
+export const ERROR_KIND_CODES = {
+  0: 'none',
+  1: 'syntax',
+  2: 'runtime',
+  3: 'memory',
+  4: 'limit',
+  5: 'input',
+  6: 'host',
+} as const;
+
+/** The exports of lua.wasm: the documented ABI and its additive exports. */
+export interface LuaWasmExports {
+  readonly memory: WebAssembly.Memory;
+  init(): number;
+  compute(codePtr: number, codeLen: number): number;
+  get_buffer_ptr(): number;
+  get_buffer_size(): number;
+  get_memory_stats(ptr: number): void;
+  run_gc(): void;
+  attach_memory_table(id: number): void;
+  get_memory_table_id(): number;
+  sync_external_table_counter(nextId: number): void;
+  set_memory_alias_enabled(enabled: number): void;
+  lua_alloc(ud: number, ptr: number, osize: number, nsize: number): number;
+  // additive
+  set_instruction_limit(limit: number): void;
+  get_error_kind(): number;
+  get_output_dropped(): number;
+  get_external_table_counter(): number;
+  set_clock(unixSeconds: number, cpuSeconds: number): void;
+  set_random_seed(a: bigint, b: bigint): void;
+  set_alloc_fail_at(n: number): void;
+  get_build_id(): bigint;
+}
+
+/** The five imports lua.wasm needs: the external-table host (module "env"). */
+export interface ExternalTableImports {
+  js_ext_table_set(id: number, keyPtr: number, keyLen: number, valPtr: number, valLen: number): number;
+  js_ext_table_get(id: number, keyPtr: number, keyLen: number, valPtr: number, maxLen: number): number;
+  js_ext_table_delete(id: number, keyPtr: number, keyLen: number): number;
+  js_ext_table_size(id: number): number;
+  js_ext_table_keys(id: number, bufPtr: number, maxLen: number): number;
+}
+
+export interface LuaWasmImports {
+  env: ExternalTableImports;
+}
+
+const FUNCTION_EXPORTS = [
+  'init', 'compute', 'get_buffer_ptr', 'get_buffer_size', 'get_memory_stats', 'run_gc',
+  'attach_memory_table', 'get_memory_table_id', 'sync_external_table_counter',
+  'set_memory_alias_enabled', 'lua_alloc', 'set_instruction_limit', 'get_error_kind',
+  'get_output_dropped', 'get_external_table_counter', 'set_clock', 'set_random_seed',
+  'set_alloc_fail_at', 'get_build_id',
+] as const;
+
+/** Checks that an instance has every export of the ABI and returns them typed. */
+export function luaWasmExports(instance: WebAssembly.Instance): LuaWasmExports {
+  const exports = instance.exports as Record<string, unknown>;
+  for (const name of FUNCTION_EXPORTS) {
+    if (typeof exports[name] !== 'function') throw new TypeError(`lua.wasm: export '${name}' is missing`);
+  }
+  if (!(exports.memory instanceof WebAssembly.Memory)) throw new TypeError(`lua.wasm: export 'memory' is missing`);
+  return exports as unknown as LuaWasmExports;
+}

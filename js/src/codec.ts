@@ -1,0 +1,421 @@
+// The value codec of lua.wasm (docs/ABI.md) and the mapping between Lua and JavaScript values.
+import { LuaDecodeError } from './errors.js';
+
+export const TAG_NIL = 0x00;
+export const TAG_BOOLEAN = 0x01;
+export const TAG_INTEGER = 0x02;
+export const TAG_FLOAT = 0x03;
+export const TAG_STRING = 0x04;
+export const TAG_FUNCTION = 0x05;
+export const TAG_EXTERNAL = 0x07;
+export const TAG_TABLE = 0x08;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+/** A Lua float, for JavaScript values that must reach Lua as floats (`3.0`, not `3`). */
+export class LuaFloat {
+  constructor(readonly value: number) {}
+  valueOf(): number {
+    return this.value;
+  }
+}
+
+/** A persisted Lua function: its bytecode payload as the codec carries it (tag 05). */
+export class LuaFunction {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** A reference to an external table, as decoded; the VM turns it into a table view. */
+export interface TableRef {
+  readonly id: number;
+}
+
+/** What a Lua value becomes in JavaScript (see README, "Values between Lua and JavaScript"). */
+export type LuaValue =
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | LuaFunction
+  | LuaFloat
+  | LuaValue[]
+  | { [key: string]: LuaValue }
+  | Map<LuaValue, LuaValue>
+  | TableRef;
+
+// {====== strings
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** Bytes to a string when they are valid UTF-8, else the bytes themselves (never corrupted). */
+export function bytesToLua(bytes: Uint8Array): string | Uint8Array {
+  if (bytes.length < 64) {
+    let ascii = true;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return bytes.slice();
+  }
+}
+
+/** A string as UTF-8 bytes (fast for short ASCII). */
+export function utf8Bytes(s: string): Uint8Array {
+  if (s.length < 64) {
+    const out = new Uint8Array(s.length);
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i] = c;
+    }
+    if (i === s.length) return out;
+  }
+  return encoder.encode(s);
+}
+
+/** Bytes as a latin1 string: one char per byte, the 1:1 form of keys in the host's Maps. */
+export function latin1(bytes: Uint8Array): string {
+  if (bytes.length < 4096) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  }
+  return s;
+}
+
+/** The bytes of a latin1 string. */
+export function fromLatin1(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// }======
+
+// {====== decoding
+
+export interface DecodeOptions {
+  /** Makes table references into views (the VM passes its own). */
+  table?: (id: number) => LuaValue;
+}
+
+/** Decodes values from `bytes[start, end)` (results of a compute). */
+export function decodeValues(bytes: Uint8Array, start: number, end: number, options: DecodeOptions = {}): LuaValue[] {
+  if (end - start === 9 && bytes[start] === TAG_INTEGER) return [integerAt(bytes, start + 1)]; // the usual
+  const reader = new Reader(bytes, start, end, options);
+  const values: LuaValue[] = [];
+  while (reader.at < end) values.push(reader.value(0));
+  return values;
+}
+
+function integerAt(b: Uint8Array, at: number): number | bigint {
+  const lo = (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+  const hi = b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16) | (b[at + 7] << 24); // signed
+  if ((hi === 0 && lo >= 0) || (hi === -1 && lo !== 0)) return hi * 4294967296 + lo; // |n| < 2^32
+  const n = (BigInt(hi) << 32n) | BigInt(lo);
+  return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
+}
+
+/** Decodes exactly one value that fills all of `bytes` (an external table's value). */
+export function decodeValue(bytes: Uint8Array, options: DecodeOptions = {}): LuaValue {
+  const reader = new Reader(bytes, 0, bytes.length, options);
+  const value = reader.value(0);
+  if (reader.at !== bytes.length) throw new LuaDecodeError(`value has ${bytes.length - reader.at} trailing bytes`);
+  return value;
+}
+
+const MAX_DEPTH = 1000;
+
+class Reader {
+  at: number;
+  private view: DataView;
+
+  constructor(private bytes: Uint8Array, start: number, private end: number, private options: DecodeOptions) {
+    this.at = start;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (start < 0 || end > bytes.length || start > end) throw new LuaDecodeError('range outside the bytes');
+  }
+
+  private need(n: number): void {
+    if (this.end - this.at < n) throw new LuaDecodeError(`value truncated at byte ${this.at}`);
+  }
+
+  private u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+
+  value(depth: number): LuaValue {
+    if (depth > MAX_DEPTH) throw new LuaDecodeError('tables nested too deeply');
+    this.need(1);
+    const tag = this.bytes[this.at++];
+    switch (tag) {
+      case TAG_NIL:
+        return undefined;
+      case TAG_BOOLEAN: {
+        this.need(1);
+        const b = this.bytes[this.at++];
+        if (b > 1) throw new LuaDecodeError(`bad boolean byte ${b}`);
+        return b === 1;
+      }
+      case TAG_INTEGER: {
+        this.need(8);
+        const n = this.view.getBigInt64(this.at, true);
+        this.at += 8;
+        return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
+      }
+      case TAG_FLOAT: {
+        this.need(8);
+        const d = this.view.getFloat64(this.at, true);
+        this.at += 8;
+        return d;
+      }
+      case TAG_STRING: {
+        const n = this.u32();
+        this.need(n);
+        const s = bytesToLua(this.bytes.subarray(this.at, this.at + n));
+        this.at += n;
+        return s;
+      }
+      case TAG_FUNCTION: {
+        const n = this.u32();
+        this.need(n);
+        const f = new LuaFunction(this.bytes.slice(this.at, this.at + n));
+        this.at += n;
+        return f;
+      }
+      case TAG_EXTERNAL: {
+        const id = this.u32();
+        if (id === 0) throw new LuaDecodeError('table reference to id 0');
+        return this.options.table ? this.options.table(id) : { id };
+      }
+      case TAG_TABLE:
+        return this.table(depth);
+      default:
+        throw new LuaDecodeError(`unknown tag ${tag} at byte ${this.at - 1}`);
+    }
+  }
+
+  // Arrays for keys 1..n (n >= 1), objects for string keys (and {}), Maps otherwise.
+  private table(depth: number): LuaValue {
+    const count = this.u32();
+    const keys: LuaValue[] = [];
+    const values: LuaValue[] = [];
+    for (let i = 0; i < count; i++) {
+      keys.push(this.value(depth + 1));
+      values.push(this.value(depth + 1));
+    }
+    if (count > 0 && keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= count)) {
+      const array: LuaValue[] = new Array(count);
+      const seen = new Set<number>();
+      keys.forEach((k, i) => {
+        array[(k as number) - 1] = values[i];
+        seen.add(k as number);
+      });
+      if (seen.size === count) return array;
+    }
+    if (keys.every((k) => typeof k === 'string')) {
+      const object: { [key: string]: LuaValue } = {};
+      keys.forEach((k, i) => {
+        Object.defineProperty(object, k as string, { value: values[i], enumerable: true, writable: true, configurable: true });
+      });
+      return object;
+    }
+    return new Map(keys.map((k, i) => [k, values[i]]));
+  }
+}
+
+// }======
+
+// {====== encoding
+
+/** Encodes a key as the module does: tag byte, then the key as text; null for keys Lua refuses. */
+export function encodeKey(key: unknown): Uint8Array {
+  if (typeof key === 'string') {
+    const b = utf8Bytes(key);
+    const out = new Uint8Array(b.length + 1);
+    out[0] = TAG_STRING;
+    out.set(b, 1);
+    return out;
+  }
+  if (key instanceof Uint8Array) {
+    const out = new Uint8Array(key.length + 1);
+    out[0] = TAG_STRING;
+    out.set(key, 1);
+    return out;
+  }
+  if (typeof key === 'boolean') return Uint8Array.of(TAG_BOOLEAN, key ? 0x31 : 0x30);
+  if (typeof key === 'bigint') {
+    if (key < I64_MIN || key > I64_MAX) throw new RangeError(`key ${key} does not fit a Lua integer`);
+    return textKey(TAG_INTEGER, key.toString());
+  }
+  const n = key instanceof LuaFloat ? key.value : key;
+  if (typeof n === 'number') {
+    if (Number.isNaN(n)) throw new TypeError('table index is NaN');
+    if (Number.isInteger(n) && n >= -(2 ** 63) && n < 2 ** 63) return textKey(TAG_INTEGER, BigInt(n).toString());
+    return textKey(TAG_FLOAT, shortestFloat(n));
+  }
+  if (key === undefined || key === null) throw new TypeError('table index is nil');
+  throw new TypeError(`cannot use a ${describe(key)} as a key of an external table (keys are strings, numbers or booleans)`);
+}
+
+/** The key bytes as the host's Map keys them (latin1). */
+export function hostKey(key: unknown): string {
+  return latin1(encodeKey(key));
+}
+
+/** Decodes key bytes (as the module writes them) back into a JavaScript key. */
+export function decodeKey(bytes: Uint8Array): string | number | bigint | boolean | Uint8Array {
+  if (bytes.length === 0) throw new LuaDecodeError('empty key');
+  const text = latin1(bytes.subarray(1));
+  switch (bytes[0]) {
+    case TAG_STRING:
+      return bytesToLua(bytes.subarray(1));
+    case TAG_BOOLEAN:
+      if (text === '0' || text === '1') return text === '1';
+      break;
+    case TAG_INTEGER:
+      if (/^-?\d{1,19}$/.test(text)) {
+        const n = BigInt(text);
+        if (n >= I64_MIN && n <= I64_MAX) return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
+      }
+      break;
+    case TAG_FLOAT: {
+      const d = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : Number(text);
+      if (!Number.isNaN(d) && text.length > 0) return d;
+      break;
+    }
+  }
+  throw new LuaDecodeError(`malformed key (tag ${bytes[0]})`);
+}
+
+function textKey(tag: number, text: string): Uint8Array {
+  const out = new Uint8Array(text.length + 1);
+  out[0] = tag;
+  for (let i = 0; i < text.length; i++) out[i + 1] = text.charCodeAt(i);
+  return out;
+}
+
+/** The shortest decimal that reads back to the same double, as the module writes float keys. */
+export function shortestFloat(d: number): string {
+  if (d === Infinity) return 'inf';
+  if (d === -Infinity) return '-inf';
+  for (let p = 1; p <= 17; p++) {
+    const s = cFormatG(d, p);
+    if (Number(s) === d) return s;
+  }
+  return cFormatG(d, 17);
+}
+
+// C's %.*g: exponent form with at least two exponent digits, trailing zeros removed.
+function cFormatG(d: number, precision: number): string {
+  if (d === 0) return Object.is(d, -0) ? '-0' : '0';
+  const exp = Math.floor(Math.log10(Math.abs(d)));
+  let [mant, e] = d.toExponential(precision - 1).split('e');
+  let x = Number(e);
+  if (Number.isNaN(x)) x = exp;
+  if (x < -4 || x >= precision) {
+    if (mant.includes('.')) mant = mant.replace(/0+$/, '').replace(/\.$/, '');
+    const sign = x < 0 ? '-' : '+';
+    const digits = Math.abs(x).toString().padStart(2, '0');
+    return `${mant}e${sign}${digits}`;
+  }
+  let fixed = d.toFixed(Math.max(0, precision - 1 - x));
+  if (fixed.includes('.')) fixed = fixed.replace(/0+$/, '').replace(/\.$/, '');
+  return fixed;
+}
+
+/** Encodes a scalar value, a function or a table reference; null when the value is a table to copy. */
+export function encodeScalar(value: unknown): Uint8Array | null {
+  if (value === undefined || value === null) return Uint8Array.of(TAG_NIL);
+  if (typeof value === 'boolean') return Uint8Array.of(TAG_BOOLEAN, value ? 1 : 0);
+  if (typeof value === 'number') {
+    const out = new Uint8Array(9);
+    const view = new DataView(out.buffer);
+    if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
+      out[0] = TAG_INTEGER;
+      view.setBigInt64(1, BigInt(value), true);
+    } else {
+      out[0] = TAG_FLOAT;
+      view.setFloat64(1, value, true);
+    }
+    return out;
+  }
+  if (value instanceof LuaFloat) {
+    const out = new Uint8Array(9);
+    out[0] = TAG_FLOAT;
+    new DataView(out.buffer).setFloat64(1, value.value, true);
+    return out;
+  }
+  if (typeof value === 'bigint') {
+    if (value < I64_MIN || value > I64_MAX) throw new RangeError(`${value} does not fit a Lua integer (64 bits)`);
+    const out = new Uint8Array(9);
+    out[0] = TAG_INTEGER;
+    new DataView(out.buffer).setBigInt64(1, value, true);
+    return out;
+  }
+  if (typeof value === 'string' || value instanceof Uint8Array) {
+    const bytes = typeof value === 'string' ? utf8Bytes(value) : value;
+    const out = new Uint8Array(bytes.length + 5);
+    out[0] = TAG_STRING;
+    new DataView(out.buffer).setUint32(1, bytes.length, true);
+    out.set(bytes, 5);
+    return out;
+  }
+  if (value instanceof LuaFunction) {
+    const out = new Uint8Array(value.bytes.length + 5);
+    out[0] = TAG_FUNCTION;
+    new DataView(out.buffer).setUint32(1, value.bytes.length, true);
+    out.set(value.bytes, 5);
+    return out;
+  }
+  if (isTableRef(value)) return externalRef(value.id);
+  if (Array.isArray(value) || value instanceof Map || isPlainObject(value)) return null;
+  throw new TypeError(`cannot store a ${describe(value)} in an external table`);
+}
+
+/** Tag 07: a reference to external table `id`. */
+export function externalRef(id: number): Uint8Array {
+  const out = new Uint8Array(5);
+  out[0] = TAG_EXTERNAL;
+  new DataView(out.buffer).setUint32(1, id, true);
+  return out;
+}
+
+/** The table id a value refers to (tag 07), or 0. */
+export function referencedTable(value: Uint8Array): number {
+  if (value.length !== 5 || value[0] !== TAG_EXTERNAL) return 0;
+  return new DataView(value.buffer, value.byteOffset, 5).getUint32(1, true);
+}
+
+export function isTableRef(value: unknown): value is TableRef {
+  return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'number' &&
+    (value as { [TABLE_REF]?: boolean })[TABLE_REF] === true;
+}
+
+/** Marks table views so that the codec stores them as references. */
+export const TABLE_REF: unique symbol = Symbol.for('lua-home.tableRef');
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+// }======

@@ -1,0 +1,389 @@
+// The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
+import { BUFFER_SIZE, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES } from './abi.js';
+import {
+  decodeKey, decodeValue, decodeValues, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject,
+  LuaValue, TABLE_REF,
+} from './codec.js';
+import { LuaClosedError, LuaError, LuaErrorKind } from './errors.js';
+import { loadModule, WasmSource } from './loader.js';
+import { TableHost } from './tables.js';
+
+export interface LuaOptions {
+  /** lua.wasm: bytes, a compiled module, a URL or a path. Default: the package's own. */
+  wasm?: WasmSource;
+  /** VM instructions one compute may run; 0 or absent: no limit. */
+  instructionLimit?: number;
+  /** Whether `Memory` aliases `_home` (default true). */
+  memoryAlias?: boolean;
+  /**
+   * The clock Lua sees (os.time, os.date, os.clock). Default: real time. A number (seconds since
+   * 1970) or a function returning one gives deterministic runs; os.clock then counts from 0.
+   */
+  clock?: number | (() => number);
+  /** math.randomseed for the VM. Default: random. */
+  randomSeed?: number | bigint;
+}
+
+/** What a successful compute returns. */
+export interface ComputeResult {
+  /** Every value the chunk returned, in order. */
+  readonly values: LuaValue[];
+  /** The first of them (undefined when none). */
+  readonly value: LuaValue;
+  /** What print and io.write wrote. */
+  readonly output: string;
+  /** Bytes of output that did not fit and were dropped. */
+  readonly outputDropped: number;
+}
+
+export interface LuaStats {
+  /** Size of the I/O buffer (65536). */
+  bufferSize: number;
+  /** Lua heap bytes in use, from the allocator. */
+  heapUsed: number;
+  /** Pages of linear memory (32). */
+  pages: number;
+}
+
+type JsKey = string | number | bigint | boolean | Uint8Array;
+
+/** A view of one external table in the host: read and write it without running Lua. */
+export class TableView implements Iterable<[JsKey, LuaValue]> {
+  readonly [TABLE_REF] = true;
+
+  constructor(private readonly lua: Lua, readonly id: number) {}
+
+  private map() {
+    return this.lua.host.tables.get(this.id);
+  }
+
+  /** The value under `key` (undefined when absent). */
+  get(key: JsKey): LuaValue {
+    const v = this.map()?.get(hostKey(key));
+    return v === undefined ? undefined : this.lua.decode(v);
+  }
+
+  has(key: JsKey): boolean {
+    return this.map()?.has(hostKey(key)) ?? false;
+  }
+
+  /** Stores `value` (objects, arrays and Maps become new external tables); undefined deletes. */
+  set(key: JsKey, value: unknown): this {
+    const k = hostKey(key);
+    this.lua.host.write(this.id, k, value === undefined || value === null ? undefined : this.lua.encode(value));
+    return this;
+  }
+
+  delete(key: JsKey): boolean {
+    const k = hostKey(key);
+    const had = this.map()?.has(k) ?? false;
+    if (had) this.lua.host.write(this.id, k, undefined);
+    return had;
+  }
+
+  get size(): number {
+    return this.map()?.size ?? 0;
+  }
+
+  *keys(): IterableIterator<JsKey> {
+    for (const k of this.map()?.keys() ?? []) yield decodeKey(fromLatin1(k));
+  }
+
+  *entries(): IterableIterator<[JsKey, LuaValue]> {
+    for (const [k, v] of this.map() ?? []) yield [decodeKey(fromLatin1(k)), this.lua.decode(v)];
+  }
+
+  [Symbol.iterator](): IterableIterator<[JsKey, LuaValue]> {
+    return this.entries();
+  }
+
+  /**
+   * A plain JavaScript copy: arrays for keys 1..n, objects for string keys, Maps otherwise;
+   * nested tables copied too (a table met again, as in a cycle, is the same JS object).
+   */
+  toJS(): unknown {
+    return this.lua.tableToJS(this.id, new Map());
+  }
+}
+
+function describeValue(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
+}
+
+export class Lua {
+  /** The raw exports, for who needs to drop down a layer. */
+  readonly exports: LuaWasmExports;
+  /** The external-table host (JavaScript Maps). */
+  readonly host: TableHost;
+
+  private closed = false;
+  private readonly clock: (() => number) | undefined;
+  private readonly fixedClock: boolean;
+  private readonly started = Date.now();
+  private buffer: number;
+  private views = new Map<number, TableView>();
+
+  private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
+    this.exports = exports;
+    this.host = host;
+    this.buffer = exports.get_buffer_ptr();
+    const c = options.clock;
+    this.clock = typeof c === 'number' ? () => c : c;
+    this.fixedClock = c !== undefined;
+  }
+
+  /** Creates a VM (compiling lua.wasm once per source; later VMs reuse the module). */
+  static async create(options: LuaOptions = {}): Promise<Lua> {
+    const module = await loadModule(options.wasm);
+    const host = new TableHost();
+    const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
+    const exports = luaWasmExports(instance);
+    host.attach(exports.memory);
+    exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
+    if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
+    const lua = new Lua(exports, host, options);
+    lua.setInstructionLimit(options.instructionLimit ?? 0);
+    lua.seed(options.randomSeed);
+    return lua;
+  }
+
+  private check(): void {
+    if (this.closed) throw new LuaClosedError();
+  }
+
+  /** Sets the instruction limit of later computes (0: none). */
+  setInstructionLimit(limit: number): void {
+    this.check();
+    if (!Number.isInteger(limit) || limit < 0 || limit > 0xffffffff) {
+      throw new RangeError(`instructionLimit must be an integer from 0 to 2^32-1, got ${limit}`);
+    }
+    this.exports.set_instruction_limit(limit);
+  }
+
+  private seed(seed: number | bigint | undefined): void {
+    let a: bigint;
+    let b = 0n;
+    if (seed === undefined) {
+      const r = new BigInt64Array(2);
+      globalThis.crypto.getRandomValues(r);
+      [a, b] = [r[0], r[1]];
+    } else {
+      a = BigInt.asIntN(64, BigInt(seed));
+    }
+    this.exports.set_random_seed(a, b);
+  }
+
+  private feedClock(): void {
+    if (this.fixedClock) {
+      const t = (this.clock as () => number)();
+      this.exports.set_clock(t, 0);
+      return;
+    }
+    const now = Date.now(); // one clock read per compute: os.clock has millisecond steps
+    this.exports.set_clock(now / 1000, (now - this.started) / 1000);
+  }
+
+  /**
+   * Runs a chunk of Lua. Returns its results and output; throws LuaError when it fails, and
+   * then every external table is exactly as it was before the call.
+   */
+  compute(code: string | Uint8Array): ComputeResult {
+    this.check();
+    const { exports, host } = this;
+    const mem = new Uint8Array(exports.memory.buffer);
+    let len: number;
+    if (typeof code === 'string') {
+      len = writeCode(code, mem, this.buffer);
+    } else {
+      if (code.length > MAX_CODE_BYTES) len = code.length;
+      else mem.set(code, this.buffer);
+      len = code.length;
+    }
+    if (len > MAX_CODE_BYTES) {
+      throw new LuaError(`code too long (${len} bytes; at most ${MAX_CODE_BYTES})`, 'input');
+    }
+    this.feedClock();
+    host.begin();
+    let n: number;
+    try {
+      n = exports.compute(this.buffer, len);
+    } catch (e) {
+      host.rollback();
+      this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
+      throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
+    }
+    if (n < 0) {
+      host.rollback();
+      throw this.error(mem, n);
+    }
+    host.commit();
+    if (n === 0) return { values: [], value: undefined, output: '', outputDropped: 0 };
+    const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
+    const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
+    const values = n > 4 + outLen ? decodeValues(mem, this.buffer + 4 + outLen, this.buffer + n, this.decodeOptions) : [];
+    return { values, value: values[0], output, outputDropped: exports.get_output_dropped() };
+  }
+
+  private error(mem: Uint8Array, n: number): LuaError {
+    const msgLen = -n - 1;
+    const message = decodeText(mem, this.buffer, msgLen);
+    let output = '';
+    if (msgLen + 4 <= BUFFER_SIZE) {
+      const outLen = new DataView(mem.buffer).getUint32(this.buffer + msgLen, true);
+      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = decodeText(mem, this.buffer + msgLen + 4, outLen);
+    }
+    const code = this.exports.get_error_kind() as keyof typeof ERROR_KIND_CODES;
+    let kind = (ERROR_KIND_CODES[code] ?? 'runtime') as LuaErrorKind | 'none';
+    if (kind === 'none') kind = 'runtime';
+    const cause = this.host.error;
+    return new LuaError(message, kind, output, cause === undefined ? undefined : { cause });
+  }
+
+  /** The table bound to `_home`. */
+  get home(): TableView {
+    this.check();
+    return this.table(this.exports.get_memory_table_id());
+  }
+
+  /** A view of external table `id`. */
+  table(id: number): TableView {
+    let v = this.views.get(id);
+    if (!v) {
+      v = new TableView(this, id);
+      this.views.set(id, v);
+    }
+    return v;
+  }
+
+  /** Creates a new, empty external table (as `ext.table()` does in Lua). */
+  newTable(): TableView {
+    this.check();
+    const id = this.exports.get_external_table_counter();
+    if (id === 0) throw new RangeError('external table ids are exhausted');
+    this.exports.sync_external_table_counter(id + 1 > 0xffffffff ? 0 : id + 1);
+    return this.table(id);
+  }
+
+  stats(): LuaStats {
+    this.check();
+    const mem = new DataView(this.exports.memory.buffer);
+    // The three u32 go into the I/O buffer, which is free between computes.
+    this.exports.get_memory_stats(this.buffer);
+    return {
+      bufferSize: mem.getUint32(this.buffer, true),
+      heapUsed: mem.getUint32(this.buffer + 4, true),
+      pages: mem.getUint32(this.buffer + 8, true),
+    };
+  }
+
+  /** A full garbage collection in the VM. */
+  gc(): void {
+    this.check();
+    this.exports.run_gc();
+  }
+
+  /** Releases the VM; any later call throws LuaClosedError. The host's tables stay readable. */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // {====== values (used by table views)
+
+  private readonly decodeOptions = { table: (id: number) => this.table(id) };
+
+  /** @internal */
+  decode(bytes: Uint8Array): LuaValue {
+    return decodeValue(bytes, this.decodeOptions);
+  }
+
+  /** @internal Encodes a JavaScript value; objects, arrays and Maps become new external tables. */
+  encode(value: unknown, seen = new Map<object, number>()): Uint8Array {
+    const scalar = encodeScalar(value);
+    if (scalar) return scalar;
+    const object = value as object;
+    const known = seen.get(object);
+    if (known !== undefined) return externalRef(known); // shared references and cycles stay so
+    const table = this.newTable();
+    seen.set(object, table.id);
+    const put = (k: unknown, v: unknown) => {
+      if (v === undefined || v === null) return;
+      this.host.write(table.id, hostKey(k), this.encode(v, seen));
+    };
+    if (Array.isArray(value)) value.forEach((v, i) => put(i + 1, v));
+    else if (value instanceof Map) for (const [k, v] of value) put(k, v);
+    else if (isPlainObject(value)) for (const k of Object.keys(value)) put(k, value[k]);
+    else throw new TypeError(`cannot store a ${describeValue(value)} in an external table`);
+    return externalRef(table.id);
+  }
+
+  /** @internal */
+  tableToJS(id: number, seen: Map<number, unknown>): unknown {
+    const done = seen.get(id);
+    if (done !== undefined) return done;
+    const entries: [JsKey, unknown][] = [];
+    const out: { value: unknown } = { value: undefined };
+    const map = this.host.tables.get(id) ?? new Map<string, Uint8Array>();
+    const keys = [...map.keys()].map((k) => decodeKey(fromLatin1(k)));
+    const n = keys.length;
+    const isArray = n > 0 && keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n);
+    const isObject = !isArray && keys.every((k) => typeof k === 'string');
+    const result: unknown = isArray ? new Array(n) : isObject ? {} : new Map();
+    seen.set(id, result);
+    out.value = result;
+    let i = 0;
+    for (const bytes of map.values()) {
+      const v = this.decode(bytes);
+      const plain = v instanceof TableView ? this.tableToJS(v.id, seen) : v;
+      entries.push([keys[i++], plain]);
+    }
+    for (const [k, v] of entries) {
+      if (isArray) (result as unknown[])[(k as number) - 1] = v;
+      else if (isObject) Object.defineProperty(result, k as string, { value: v, enumerable: true, writable: true, configurable: true });
+      else (result as Map<JsKey, unknown>).set(k, v);
+    }
+    return result;
+  }
+
+  // }======
+}
+
+const textDecoder = new TextDecoder();
+
+function decodeText(mem: Uint8Array, at: number, len: number): string {
+  if (len < 64) {
+    let s = '';
+    for (let i = 0; i < len; i++) {
+      const c = mem[at + i];
+      if (c > 0x7f) return textDecoder.decode(mem.subarray(at, at + len));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return textDecoder.decode(mem.subarray(at, at + len));
+}
+
+const textEncoder = new TextEncoder();
+
+// Writes code as UTF-8 at `at`; returns its byte length (which may exceed the buffer: then
+// nothing meaningful was written and the caller refuses the code).
+function writeCode(code: string, mem: Uint8Array, at: number): number {
+  if (code.length <= 256) {
+    let i = 0;
+    for (; i < code.length; i++) {
+      const c = code.charCodeAt(i);
+      if (c > 0x7f) break;
+      mem[at + i] = c;
+    }
+    if (i === code.length) return i;
+  }
+  if (code.length * 3 <= MAX_CODE_BYTES) {
+    return textEncoder.encodeInto(code, mem.subarray(at, at + MAX_CODE_BYTES)).written;
+  }
+  const bytes = textEncoder.encode(code);
+  if (bytes.length <= MAX_CODE_BYTES) mem.set(bytes, at);
+  return bytes.length;
+}
