@@ -10,3 +10,7 @@ export type { WasmSource } from './loader.js';
 export { TableHost } from './tables.js';
 export * as abi from './abi.js';
 export * as codec from './codec.js';
+export { MemoryStore } from './stores/memory.js';
+export { IndexedDBStore } from './stores/indexeddb.js';
+export { StateCorruptError, encodeState, decodeState } from './stores/format.js';
+export type { Store, TablesState, ChangeBatch, Change } from './stores/types.js';

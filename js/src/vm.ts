@@ -7,6 +7,9 @@ import {
 import { LuaClosedError, LuaError, LuaErrorKind } from './errors.js';
 import { loadModule, WasmSource } from './loader.js';
 import { TableHost } from './tables.js';
+import { crc32, decodeState, encodeState, Reader, StateCorruptError, Writer } from './stores/format.js';
+import { MemoryStore } from './stores/memory.js';
+import { dropUnreachable, Store, TablesState } from './stores/types.js';
 
 export interface LuaOptions {
   /** lua.wasm: bytes, a compiled module, a URL or a path. Default: the package's own. */
@@ -22,6 +25,14 @@ export interface LuaOptions {
   clock?: number | (() => number);
   /** math.randomseed for the VM. Default: random. */
   randomSeed?: number | bigint;
+  /** Where `_home` is kept (default: a MemoryStore). Its saved state is restored. */
+  store?: Store;
+  /** Save after every successful compute (`await lua.flush()` waits for it). */
+  autosave?: boolean;
+  /** A state from `exportState()` to start from (instead of the store's). */
+  state?: Uint8Array;
+  /** A VM image from `saveImage()`: resumes the whole VM (globals, closures, coroutines). */
+  image?: Uint8Array;
 }
 
 /** What a successful compute returns. */
@@ -122,6 +133,11 @@ export class Lua {
   private readonly started = Date.now();
   private buffer: number;
   private views = new Map<number, TableView>();
+  /** Where `_home` is saved. */
+  readonly store: Store;
+  private readonly autosave: boolean;
+  private saving: Promise<void> = Promise.resolve();
+  private autosaveError: unknown = undefined;
 
   private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
     this.exports = exports;
@@ -130,22 +146,148 @@ export class Lua {
     const c = options.clock;
     this.clock = typeof c === 'number' ? () => c : c;
     this.fixedClock = c !== undefined;
+    this.store = options.store ?? new MemoryStore();
+    this.autosave = options.autosave ?? false;
   }
 
-  /** Creates a VM (compiling lua.wasm once per source; later VMs reuse the module). */
-  static async create(options: LuaOptions = {}): Promise<Lua> {
+  private static async instantiate(options: LuaOptions): Promise<{ exports: LuaWasmExports; host: TableHost }> {
     const module = await loadModule(options.wasm);
     const host = new TableHost();
     const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
     host.attach(exports.memory);
+    return { exports, host };
+  }
+
+  /**
+   * Creates a VM (compiling lua.wasm once per source; later VMs reuse the module), restoring
+   * `_home` from `image`, `state` or the store, in that order of preference.
+   */
+  static async create(options: LuaOptions = {}): Promise<Lua> {
+    if (options.image) return Lua.fromImage(options);
+    const { exports, host } = await Lua.instantiate(options);
     exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
     if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
     const lua = new Lua(exports, host, options);
     lua.setInstructionLimit(options.instructionLimit ?? 0);
     lua.seed(options.randomSeed);
+    if (options.state) {
+      const { state } = decodeState(options.state, 'the exported state');
+      dropUnreachable(state);
+      lua.restoreTables(state);
+      host.trackChanges();
+      host.restoreChanges(allChanges(state)); // the store receives all of it at the next save
+    } else {
+      const saved = await lua.store.load();
+      if (saved) lua.restoreTables(saved);
+      host.trackChanges();
+    }
     return lua;
   }
+
+  private restoreTables(state: TablesState): void {
+    this.host.tables.clear();
+    for (const [id, t] of state.tables) this.host.tables.set(id, t);
+    this.exports.attach_memory_table(state.homeId);
+    this.exports.sync_external_table_counter(state.nextId);
+  }
+
+  // {====== persistence
+
+  /**
+   * Saves what changed since the last save, as one atomic batch. Saves run one after another;
+   * a failed save keeps its changes for the next one.
+   */
+  save(): Promise<void> {
+    this.check();
+    const run = async () => {
+      const changes = this.host.takeChanges();
+      const batch = { homeId: this.exports.get_memory_table_id(), nextId: this.exports.get_external_table_counter(), changes };
+      try {
+        await this.store.save(batch);
+      } catch (e) {
+        this.host.restoreChanges(changes);
+        throw e;
+      }
+    };
+    this.saving = this.saving.then(run, run);
+    return this.saving;
+  }
+
+  /** Waits for saves under way (autosave); throws the error of a failed autosave. */
+  async flush(): Promise<void> {
+    await this.saving.catch(() => undefined);
+    const e = this.autosaveError;
+    this.autosaveError = undefined;
+    if (e !== undefined) throw e;
+  }
+
+  /** The tables reachable from `_home`, as versioned, checksummed bytes (`Lua.create({ state })`). */
+  exportState(): Uint8Array {
+    this.check();
+    const state = this.currentState();
+    dropUnreachable(state);
+    return encodeState(state);
+  }
+
+  private currentState(): TablesState {
+    return {
+      homeId: this.exports.get_memory_table_id(),
+      nextId: this.exports.get_external_table_counter(),
+      tables: new Map(this.host.tables),
+    };
+  }
+
+  /**
+   * The whole VM (its 2 MiB of memory: globals, closures, coroutines) and its external tables,
+   * compressed. `Lua.create({ image })` resumes it exactly, with the same build of lua.wasm.
+   */
+  async saveImage(): Promise<Uint8Array> {
+    this.check();
+    const w = new Writer();
+    w.latin1(IMAGE_MAGIC);
+    w.u32(IMAGE_VERSION);
+    const id = this.exports.get_build_id();
+    w.u32(Number(BigInt.asUintN(32, id)));
+    w.u32(Number(BigInt.asUintN(32, id >> 32n)));
+    const memory = new Uint8Array(this.exports.memory.buffer);
+    w.u32(memory.length);
+    w.bytes(memory);
+    w.bytes(encodeState(this.currentState()));
+    return compress(w.finish());
+  }
+
+  private static async fromImage(options: LuaOptions): Promise<Lua> {
+    const bytes = await decompress(options.image as Uint8Array);
+    const r = new Reader(bytes, 'the VM image');
+    r.magic(IMAGE_MAGIC);
+    if (bytes.length < 28) r.fail('truncated');
+    if (crc32(bytes, 0, bytes.length - 4) !== new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true)) {
+      r.fail('checksum mismatch');
+    }
+    const version = r.u32();
+    if (version !== IMAGE_VERSION) r.fail(`image version ${version} (this build reads ${IMAGE_VERSION})`);
+    const lo = BigInt(r.u32());
+    const hi = BigInt(r.u32());
+    const { exports, host } = await Lua.instantiate(options);
+    const build = BigInt.asUintN(64, exports.get_build_id());
+    if (((hi << 32n) | lo) !== build) {
+      throw new StateCorruptError('the VM image', `it was made by another build of lua.wasm (${((hi << 32n) | lo).toString(16)}, this one is ${build.toString(16)})`);
+    }
+    const size = r.u32();
+    const memory = new Uint8Array(exports.memory.buffer);
+    if (size !== memory.length) r.fail(`memory of ${size} bytes, this module has ${memory.length}`);
+    memory.set(r.bytes_(size));
+    const { state } = decodeState(bytes.subarray(r.at, bytes.length - 4), 'the VM image');
+    const lua = new Lua(exports, host, options);
+    for (const [tid, t] of state.tables) host.tables.set(tid, t);
+    host.trackChanges();
+    host.restoreChanges(allChanges(state));
+    if (options.instructionLimit !== undefined) lua.setInstructionLimit(options.instructionLimit);
+    return lua;
+  }
+
+  // }======
 
   private check(): void {
     if (this.closed) throw new LuaClosedError();
@@ -217,6 +359,7 @@ export class Lua {
       throw this.error(mem, n);
     }
     host.commit();
+    if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
     if (n === 0) return { values: [], value: undefined, output: '', outputDropped: 0 };
     const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
     const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
@@ -349,6 +492,30 @@ export class Lua {
   }
 
   // }======
+}
+
+const IMAGE_MAGIC = 'LUAHOMEI';
+const IMAGE_VERSION = 1;
+
+function allChanges(state: TablesState) {
+  const changes = [];
+  for (const [id, t] of state.tables) for (const key of t.keys()) changes.push({ id, key, value: t.get(key) });
+  return changes;
+}
+
+async function pipe(bytes: Uint8Array, transform: GenericTransformStream): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const compress = (bytes: Uint8Array) => pipe(bytes, new CompressionStream('gzip'));
+
+async function decompress(bytes: Uint8Array): Promise<Uint8Array> {
+  try {
+    return await pipe(bytes, new DecompressionStream('gzip'));
+  } catch (e) {
+    throw new StateCorruptError('the VM image', `it does not decompress (${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 const textDecoder = new TextDecoder();
