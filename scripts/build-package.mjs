@@ -17,15 +17,17 @@ execFileSync(process.execPath, [tsc, '-p', tsconfig, '--module', 'commonjs', '--
 writeFileSync(join(dist, 'esm', 'package.json'), '{ "type": "module" }\n');
 writeFileSync(join(dist, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
 // CommonJS has no import.meta: lua.wasm is found from __dirname instead.
-writeFileSync(join(dist, 'cjs', 'default-wasm.js'), `"use strict";
+writeFileSync(join(dist, 'cjs', 'vm', 'default-wasm.js'), `"use strict";
 // Where the package's own lua.wasm is: beside the package's JavaScript (dist/lua.wasm).
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.defaultWasmUrl = defaultWasmUrl;
 function defaultWasmUrl() {
-  return require("node:url").pathToFileURL(require("node:path").join(__dirname, "..", "lua.wasm"));
+  return require("node:url").pathToFileURL(require("node:path").join(__dirname, "..", "..", "lua.wasm"));
 }
 `);
 mkdirSync(dist, { recursive: true });
 copyFileSync(join(root, 'build', 'lua.wasm'), join(dist, 'lua.wasm'));
-const cli = join(dist, 'esm', 'cli.js');
-if (existsSync(cli)) chmodSync(cli, 0o755);
+for (const flavor of ['esm', 'cjs']) {
+  const cli = join(dist, flavor, 'cli', 'cli.js');
+  if (existsSync(cli)) chmodSync(cli, 0o755);
+}

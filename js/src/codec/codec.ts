@@ -1,5 +1,5 @@
 // The value codec of lua.wasm (docs/ABI.md) and the mapping between Lua and JavaScript values.
-import { LuaDecodeError } from './errors.js';
+import { LuaDecodeError } from '../errors.js';
 
 export const TAG_NIL = 0x00;
 export const TAG_BOOLEAN = 0x01;

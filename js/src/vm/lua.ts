@@ -1,15 +1,15 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
-import { BUFFER_SIZE, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES } from './abi.js';
+import { BUFFER_SIZE, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES } from '../abi/abi.js';
 import {
   decodeKey, decodeValue, decodeValues, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject,
   LuaValue, TABLE_REF,
-} from './codec.js';
-import { LuaClosedError, LuaError, LuaErrorKind } from './errors.js';
+} from '../codec/codec.js';
+import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
-import { TableHost } from './tables.js';
-import { crc32, decodeState, encodeState, Reader, StateCorruptError, Writer } from './stores/format.js';
-import { MemoryStore } from './stores/memory.js';
-import { dropUnreachable, Store, TablesState } from './stores/types.js';
+import { TableHost } from '../host/tables.js';
+import { crc32, decodeState, encodeState, Reader, StateCorruptError, Writer } from '../stores/format.js';
+import { MemoryStore } from '../stores/memory.js';
+import { dropUnreachable, Store, TablesState } from '../stores/types.js';
 
 export interface LuaOptions {
   /** lua.wasm: bytes, a compiled module, a URL or a path. Default: the package's own. */

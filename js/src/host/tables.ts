@@ -1,6 +1,6 @@
 // The host side of external tables: JavaScript Maps keyed 1:1 by key bytes (as latin1
 // strings), the five imports of lua.wasm over them, keys paging, and per-compute transactions.
-import type { ExternalTableImports } from './abi.js';
+import type { ExternalTableImports } from '../abi/abi.js';
 
 /** One external table: key bytes (latin1) -> value bytes (codec). */
 export type HostTable = Map<string, Uint8Array>;
