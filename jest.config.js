@@ -5,5 +5,10 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json', isolatedModules: true }] },
+  moduleNameMapper: {
+    // The package's sources import './x.js' (ES module style); the TypeScript file is x.ts.
+    '^(.*)/default-wasm\\.js$': '<rootDir>/test/support/default-wasm.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   testTimeout: 60000,
 };
