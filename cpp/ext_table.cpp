@@ -386,6 +386,8 @@ static bool last_key_is(lua_State* L, Iter* it, int key) {
 
 int ext_next(lua_State* L, uint32_t id, int key) {
   key = lua_absindex(L, key);
+  if (lua_type(L, key) == LUA_TNONE) lua_settop(L, key);  // next(t): the key is nil, and its slot
+                                                          // must not be taken by what we push
   if (!lua_isnil(L, key)) {
     // The usual loop: continue the traversal that returned this key.
     lua_rawgetp(L, LUA_REGISTRYINDEX, &kNextKey);

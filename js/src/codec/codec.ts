@@ -78,8 +78,17 @@ export function utf8Bytes(s: string): Uint8Array {
     }
     if (i === s.length) return out;
   }
+  if (!isWellFormed(s)) {
+    // TextEncoder would silently turn a lone surrogate into U+FFFD: refuse instead.
+    const at = [...s].findIndex((c) => c.length === 1 && c.charCodeAt(0) >= 0xd800 && c.charCodeAt(0) <= 0xdfff);
+    throw new TypeError(`the string has a lone surrogate (at code point ${at}): it is not valid Unicode; pass a Uint8Array for raw bytes`);
+  }
   return encoder.encode(s);
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+export const isWellFormed = (s: string): boolean => (nativeWellFormed ? nativeWellFormed.call(s) : !LONE_SURROGATE.test(s));
 
 /** Bytes as a latin1 string: one char per byte, the 1:1 form of keys in the host's Maps. */
 export function latin1(bytes: Uint8Array): string {

@@ -1,7 +1,7 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
 import { BUFFER_SIZE, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES } from '../abi/abi.js';
 import {
-  decodeKey, decodeValue, decodeValues, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject,
+  decodeKey, decodeValue, decodeValues, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
   LuaValue, TABLE_REF,
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
@@ -546,6 +546,9 @@ function writeCode(code: string, mem: Uint8Array, at: number): number {
       mem[at + i] = c;
     }
     if (i === code.length) return i;
+  }
+  if (!isWellFormed(code)) {
+    throw new LuaError('the code has a lone surrogate: it is not valid Unicode (pass the code as bytes instead)', 'input');
   }
   if (code.length * 3 <= MAX_CODE_BYTES) {
     return textEncoder.encodeInto(code, mem.subarray(at, at + MAX_CODE_BYTES)).written;
