@@ -55,3 +55,50 @@ int lh_no_char(FILE *f);                           /* always EOF */
 /* lstate.c, lmathlib.c, ltablib.c: the host feeds the clock */
 #define time(t) lh_time(t)
 #define clock() lh_clock()
+
+/* Numbers to text without musl's printf on the hot paths (tostring, .., string.format("%d")):
+** its integer path goes through the FILE machinery, and wasm32 has no fast long double. The
+** output is byte for byte what "%lld" and "%.14g" print; everything else still uses snprintf. */
+static inline int lh_format_integer(char *s, size_t sz, long long v) {
+  char tmp[24];
+  int n = 0;
+  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+  do {
+    tmp[n++] = (char)('0' + (int)(u % 10));
+    u /= 10;
+  } while (u != 0);
+  if (v < 0) tmp[n++] = '-';
+  if (sz > 0) {
+    size_t w = (size_t)n < sz - 1 ? (size_t)n : sz - 1;
+    for (size_t i = 0; i < w; i++) s[i] = tmp[n - 1 - (int)i];
+    s[w] = '\0';
+  }
+  return n;
+}
+
+static inline int lh_format_float(char *s, size_t sz, double d) {
+  /* An integral value below 1e14 prints under "%.14g" as its digits ("3", "-42"); -0.0 and
+  ** everything else take the general path. */
+  if (d == (double)(long long)d && d > -1e14 && d < 1e14 && !(d == 0 && __builtin_signbit(d)))
+    return lh_format_integer(s, sz, (long long)d);
+  return snprintf(s, sz, "%.14g", d);
+}
+
+#undef lua_integer2str
+#define lua_integer2str(s, sz, n) lh_format_integer((s), (sz), (long long)(n))
+#undef lua_number2str
+#define lua_number2str(s, sz, n) lh_format_float((s), (sz), (double)(n))
+
+#ifdef __cplusplus
+/* string.format builds "%lld" for %d and passes it through l_sprintf: take that one directly. */
+template <typename T>
+static inline int lh_sprintf(char *s, size_t sz, const char *f, T i) {
+  return snprintf(s, sz, f, i);
+}
+static inline int lh_sprintf(char *s, size_t sz, const char *f, long long i) {
+  if (f[0] == '%' && f[1] == 'l' && f[2] == 'l' && f[3] == 'd' && f[4] == '\0') return lh_format_integer(s, sz, i);
+  return snprintf(s, sz, f, i);
+}
+#undef l_sprintf
+#define l_sprintf(s, sz, f, i) lh_sprintf((s), (sz), (f), (i))
+#endif
