@@ -12,5 +12,5 @@ export * as abi from './abi/abi.js';
 export * as codec from './codec/codec.js';
 export { MemoryStore } from './stores/memory.js';
 export { IndexedDBStore } from './stores/indexeddb.js';
-export { StateCorruptError, encodeState, decodeState } from './stores/format.js';
+export { StateCorruptError, ImageBuildError, encodeState, decodeState } from './stores/format.js';
 export type { Store, TablesState, ChangeBatch, Change } from './stores/types.js';

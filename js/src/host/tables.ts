@@ -34,6 +34,8 @@ export class TableHost {
   private undo: (number | string | Uint8Array | undefined)[] | undefined;
   // Keys changed since the last save, per table; tracked only once a store asks for it.
   private dirty: Map<number, Set<string>> | undefined;
+  // (set, key) pairs: keys the running compute made dirty for the first time.
+  private newlyDirty: (Set<string> | string)[] = [];
 
   /** Binds the host to the instance's memory (once the instance exists). */
   attach(memory: WebAssembly.Memory): void {
@@ -85,7 +87,10 @@ export class TableHost {
     if (this.dirty) {
       let d = this.dirty.get(id);
       if (!d) this.dirty.set(id, (d = new Set()));
+      const before = d.size;
       d.add(key);
+      // A key first dirtied by this compute is clean again if the compute is rolled back.
+      if (d.size !== before && this.undo) this.newlyDirty.push(d, key);
     }
     if (value === undefined) {
       t?.delete(key);
@@ -98,12 +103,14 @@ export class TableHost {
   /** Starts recording a compute's changes. */
   begin(): void {
     this.undo = [];
+    this.newlyDirty.length = 0;
     this.error = undefined;
   }
 
   /** Keeps the compute's changes. */
   commit(): void {
     this.undo = undefined;
+    this.newlyDirty.length = 0;
   }
 
   /** Undoes every change of the compute: each table is exactly as before it. */
@@ -111,6 +118,9 @@ export class TableHost {
     const undo = this.undo;
     this.undo = undefined;
     if (!undo) return;
+    const dirty = this.newlyDirty;
+    for (let i = 0; i < dirty.length; i += 2) (dirty[i] as Set<string>).delete(dirty[i + 1] as string);
+    dirty.length = 0;
     for (let i = undo.length - 3; i >= 0; i -= 3) {
       const id = undo[i] as number;
       const key = undo[i + 1] as string;

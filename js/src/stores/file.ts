@@ -116,7 +116,13 @@ export class NodeFileStore implements Store {
 
   async load(): Promise<TablesState | undefined> {
     this.lock();
-    const state = this.read();
+    let state: TablesState | undefined;
+    try {
+      state = this.read();
+    } catch (e) {
+      await this.close(); // refused: nothing was written, and the lock is not kept
+      throw e;
+    }
     if (state) dropUnreachable(state);
     this.state = state;
     return state && { homeId: state.homeId, nextId: state.nextId, tables: new Map([...state.tables].map(([id, t]) => [id, new Map(t)])) };

@@ -10,6 +10,15 @@ export class StateCorruptError extends Error {
   }
 }
 
+/** A VM image made by another build of lua.wasm (an image is a copy of the VM's memory). */
+export class ImageBuildError extends Error {
+  constructor(readonly imageBuild: string, readonly thisBuild: string) {
+    super(`the VM image was made by another build of lua.wasm (build ${imageBuild}; this one is ${thisBuild}): ` +
+      'images only resume on the build that made them; move state between builds with exportState()');
+    this.name = 'ImageBuildError';
+  }
+}
+
 export const STATE_MAGIC = 'LUAHOMES'; // state snapshot / export
 export const JOURNAL_MAGIC = 'LUAHOMEJ';
 export const FORMAT_VERSION = 1;
@@ -212,14 +221,18 @@ export function encodeJournalHeader(generation: number): Uint8Array {
 }
 
 export const JOURNAL_HEADER_BYTES = 16;
+/** u32 payload length | u32 the length inverted | u32 CRC-32 of the payload */
+export const RECORD_HEADER_BYTES = 12;
 
 /**
- * One record per saved batch: u32 payload length | u32 CRC-32 of the payload | payload:
+ * One record per saved batch: u32 payload length | u32 the length inverted | u32 CRC-32 of the
+ * payload | payload:
  * u32 homeId, u32 nextId, u32 changes, per change: u32 id, u32 key length, key, u8 present,
  * [u32 value length, value].
  */
 export function encodeRecord(batch: ChangeBatch): Uint8Array {
   const w = new Writer();
+  w.u32(0);
   w.u32(0);
   w.u32(0);
   w.u32(batch.homeId);
@@ -239,8 +252,9 @@ export function encodeRecord(batch: ChangeBatch): Uint8Array {
   }
   const out = w.result();
   const view = new DataView(out.buffer);
-  view.setUint32(0, out.length - 8, true);
-  view.setUint32(4, crc32(out, 8), true);
+  view.setUint32(0, out.length - RECORD_HEADER_BYTES, true);
+  view.setUint32(4, ~(out.length - RECORD_HEADER_BYTES) >>> 0, true);
+  view.setUint32(8, crc32(out, RECORD_HEADER_BYTES), true);
   return out;
 }
 
@@ -258,13 +272,17 @@ export function decodeJournal(bytes: Uint8Array, what = 'the journal'): { genera
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = r.at;
   while (at < bytes.length) {
-    if (bytes.length - at < 8) break; // torn: the record's header was not all written
+    const H = RECORD_HEADER_BYTES;
+    if (bytes.length - at < H) break; // torn: the record's header was not all written
     const length = view.getUint32(at, true);
-    if (bytes.length - at - 8 < length) break; // torn: the payload was not all written
-    if (crc32(bytes, at + 8, at + 8 + length) !== view.getUint32(at + 4, true)) {
+    // The length is stored twice (the second time inverted): a damaged length is refused, not
+    // mistaken for a torn tail (which would drop the records after it).
+    if (((length ^ view.getUint32(at + 4, true)) >>> 0) !== 0xffffffff) r.fail(`damaged record header at byte ${at}`);
+    if (bytes.length - at - H < length) break; // torn: the payload was not all written
+    if (crc32(bytes, at + H, at + H + length) !== view.getUint32(at + 8, true)) {
       r.fail(`checksum mismatch in the record at byte ${at}`);
     }
-    const p = new Reader(bytes, what, at + 8, at + 8 + length);
+    const p = new Reader(bytes, what, at + H, at + H + length);
     const homeId = p.u32();
     const nextId = p.u32();
     const n = p.u32();
@@ -276,9 +294,9 @@ export function decodeJournal(bytes: Uint8Array, what = 'the journal'): { genera
       if (present > 1) p.fail('bad presence byte');
       changes.push({ id, key, value: present ? p.bytes_(p.u32()) : undefined });
     }
-    if (p.at !== at + 8 + length) p.fail(`trailing bytes in the record at byte ${at}`);
+    if (p.at !== at + H + length) p.fail(`trailing bytes in the record at byte ${at}`);
     batches.push({ homeId, nextId, changes });
-    at += 8 + length;
+    at += H + length;
   }
   return { generation, batches, end: at };
 }

@@ -7,7 +7,7 @@ import {
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
 import { TableHost } from '../host/tables.js';
-import { crc32, decodeState, encodeState, Reader, StateCorruptError, Writer } from '../stores/format.js';
+import { crc32, decodeState, encodeState, ImageBuildError, Reader, StateCorruptError, Writer } from '../stores/format.js';
 import { MemoryStore } from '../stores/memory.js';
 import { dropUnreachable, Store, TablesState } from '../stores/types.js';
 
@@ -200,13 +200,15 @@ export class Lua {
    */
   save(): Promise<void> {
     this.check();
+    // The batch is what changed up to now (one compute's changes never straddle two batches);
+    // it is written after the saves already under way.
+    const changes = this.host.takeChanges();
+    const batch = { homeId: this.exports.get_memory_table_id(), nextId: this.exports.get_external_table_counter(), changes };
     const run = async () => {
-      const changes = this.host.takeChanges();
-      const batch = { homeId: this.exports.get_memory_table_id(), nextId: this.exports.get_external_table_counter(), changes };
       try {
         await this.store.save(batch);
       } catch (e) {
-        this.host.restoreChanges(changes);
+        this.host.restoreChanges(changes); // written again (with their newest values) next time
         throw e;
       }
     };
@@ -272,7 +274,7 @@ export class Lua {
     const { exports, host } = await Lua.instantiate(options);
     const build = BigInt.asUintN(64, exports.get_build_id());
     if (((hi << 32n) | lo) !== build) {
-      throw new StateCorruptError('the VM image', `it was made by another build of lua.wasm (${((hi << 32n) | lo).toString(16)}, this one is ${build.toString(16)})`);
+      throw new ImageBuildError(((hi << 32n) | lo).toString(16).padStart(16, '0'), build.toString(16).padStart(16, '0'));
     }
     const size = r.u32();
     const memory = new Uint8Array(exports.memory.buffer);
