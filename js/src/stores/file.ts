@@ -158,7 +158,10 @@ export class NodeFileStore implements Store {
   /** Writes the whole state as a new snapshot and starts a new journal generation. */
   compact(): void {
     if (!this.state) return;
-    dropUnreachable(this.state);
+    // No garbage collection here: the running VM may still hold a table that is unreachable
+    // from _home now (in a global) and store it back later, with only the reference marked as
+    // changed. Tables unreachable from _home were dropped when the state was loaded (no VM held
+    // them then), so they leave the snapshot at the first compaction after a load.
     const next = this.generation + 1;
     const bytes = encodeState(this.state, next);
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);

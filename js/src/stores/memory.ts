@@ -1,11 +1,12 @@
 // The default store: in memory, for the life of the process.
-import { applyBatch, ChangeBatch, Store, TablesState } from './types.js';
+import { applyBatch, ChangeBatch, dropUnreachable, Store, TablesState } from './types.js';
 
 export class MemoryStore implements Store {
   private state: TablesState | undefined;
 
   async load(): Promise<TablesState | undefined> {
     if (!this.state) return undefined;
+    dropUnreachable(this.state); // a VM starts from it: nothing else can reach those tables
     const tables = new Map([...this.state.tables].map(([id, t]) => [id, new Map(t)]));
     return { homeId: this.state.homeId, nextId: this.state.nextId, tables };
   }
