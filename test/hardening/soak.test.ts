@@ -64,5 +64,5 @@ describe('soak', () => {
     const live = await Lua.create({ state: lua.exportState() });
     expect(live.host.tables.size).toBe(2);
     console.log(`soak: ${SOAK_COMPUTES} computes ${JSON.stringify(counts)}; heap ${baseline} -> ${heap} bytes`);
-  }, Math.max(120_000, SOAK_COMPUTES / 5));
+  }, Math.max(120_000, SOAK_COMPUTES / 2));
 });
