@@ -254,6 +254,7 @@ void encode_table(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
 
 void encode_value(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
   idx = lua_absindex(L, idx);
+  check_native_stack(L);
   if (!lua_checkstack(L, 8)) luaL_error(L, "stack overflow while encoding a value");
   StackGuard guard(L);
   switch (lua_type(L, idx)) {

@@ -7,6 +7,7 @@
 #include "lh_limits.h"
 #include "output.h"
 #include "sandbox.h"
+#include "ext_table.h"
 #include "vm.h"
 
 #define LH_EXPORT(name) extern "C" __attribute__((export_name(#name)))
@@ -117,6 +118,9 @@ int prepare_and_run(lua_State* L) {
     return 1;  // the message
   }
   lua_call(L, 0, LUA_MULTRET);
+  // The limit was hit but its error was absorbed (coroutine.resume returns it as a value):
+  // the compute still fails.
+  if (g_vm.limit_hit) raise_limit_error(L);
   return lua_gettop(L);
 }
 
@@ -296,6 +300,16 @@ LH_EXPORT(run_gc) void run_gc() {
   lua_pcall(g.L, 0, 0, 0);
   lua_settop(g.L, 0);
   g.in_compute = false;
+}
+
+// Additive: the ids of the external tables still referenced inside the VM (call after run_gc),
+// so that a host can drop the tables that neither _home nor the VM can reach any more.
+LH_EXPORT(get_live_tables) uint32_t get_live_tables(uint8_t* ptr, uint32_t max) {
+  Vm& g = g_vm;
+  if (!g.L || g.in_compute) return 0;
+  uint32_t at = uint32_t(reinterpret_cast<uintptr_t>(ptr));
+  if (max > (memory_bytes() - at) / 4 || at > memory_bytes()) return 0;  // outside memory
+  return lh::live_table_ids(g.L, ptr, max);
 }
 
 LH_EXPORT(attach_memory_table) void attach_memory_table(uint32_t id) {

@@ -27,7 +27,7 @@ static const char kNextKey = 0;   // registry: the traversal behind the last nex
 
 [[noreturn]] static void host_failed(lua_State* L, const char* what, uint32_t id) {
   g_vm.host_failed = true;
-  luaL_error(L, "the host failed to %s external table %d", what, (int)id);
+  luaL_error(L, "the host failed to %s external table %I", what, (lua_Integer)id);
   __builtin_trap();
 }
 
@@ -111,34 +111,29 @@ static bool host_get_large(lua_State* L, uint32_t id, const uint8_t* key, uint32
 // }======
 
 // Pushes the value stored under key bytes, or nil when absent. Values larger than the
-// scratch buffer take a second call with a buffer of exactly their size.
+// scratch buffer take a second call with a buffer of exactly their size. A host whose answers
+// keep changing size gets a bounded number of calls (never a recursion), then an error.
 static void host_get(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len) {
   Vm& g = g_vm;
   int32_t n = js_ext_table_get(id, key, key_len, g.get_scratch, kGetScratchBytes);
-  if (n == -1) {
-    lua_pushnil(L);
-    return;
-  }
-  if (n < -1) host_failed(L, "read a value of", id);
-  if (uint32_t(n) <= kGetScratchBytes) {
-    push_stored_value(L, g.get_scratch, uint32_t(n));
-    return;
-  }
-  for (int attempt = 0; attempt < 4; ++attempt) {  // the size may change between the calls
-    int32_t m;
-    if (host_get_large(L, id, key, key_len, uint32_t(n), &m)) return;
-    if (m == -1) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if (n == -1) {
       lua_pushnil(L);
       return;
     }
-    if (m < -1) host_failed(L, "read a value of", id);
-    if (m < n) {  // it shrank: this call wrote all of it, but where a longer one was expected
-      host_get(L, id, key, key_len);
+    if (n < -1) host_failed(L, "read a value of", id);
+    if (uint32_t(n) <= kGetScratchBytes) {
+      push_stored_value(L, g.get_scratch, uint32_t(n));
       return;
     }
-    n = m;
+    int32_t m;
+    if (host_get_large(L, id, key, key_len, uint32_t(n), &m)) return;
+    if (m >= 0 && uint32_t(m) <= kGetScratchBytes)  // it shrank to fit the scratch: ask again
+      n = js_ext_table_get(id, key, key_len, g.get_scratch, kGetScratchBytes);
+    else
+      n = m;  // absent, failed, or another size: the next round decides
   }
-  luaL_error(L, "the host kept changing the size of a value of external table %d", (int)id);
+  luaL_error(L, "the host kept changing the size of a value of external table %I", (lua_Integer)id);
 }
 
 static bool host_has(lua_State* L, uint32_t id, const Bytes& key) {
@@ -167,6 +162,24 @@ void push_proxy(lua_State* L, uint32_t id) {
   lua_pushvalue(L, -1);
   lua_rawseti(L, -3, lua_Integer(id));
   lua_remove(L, -2);
+}
+
+uint32_t live_table_ids(lua_State* L, uint8_t* out, uint32_t max) {
+  // The proxy cache has weak values: after a full collection it holds exactly the proxies
+  // something in the VM still references (globals, upvalues, coroutines, _home). No allocation.
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kCacheKey);
+  uint32_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (n < max) {
+      uint32_t id = uint32_t(lua_tointeger(L, -2));
+      memcpy(out + 4 * size_t(n), &id, 4);
+    }
+    ++n;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
 }
 
 uint32_t proxy_id(lua_State* L, int idx) {
@@ -290,8 +303,8 @@ static uint32_t read_u32(const uint8_t* p) {
 }
 
 [[noreturn]] static void malformed_page(lua_State* L, uint32_t id) {
-  luaL_error(L, "the host answered js_ext_table_keys for external table %d with a malformed "
-                "page (this host may not support traversal; see docs/ABI.md)", (int)id);
+  luaL_error(L, "the host answered js_ext_table_keys for external table %I with a malformed "
+                "page (this host may not support traversal; see docs/ABI.md)", (lua_Integer)id);
   __builtin_trap();
 }
 
@@ -302,7 +315,13 @@ static Iter* fetch_page(lua_State* L, int idx) {
   for (int attempt = 0;; ++attempt) {
     memcpy(it->page(), &it->cursor, 4);
     int32_t n = js_ext_table_keys(it->id, it->page(), it->cap);
-    if (n < 0) host_failed(L, "list the keys of", it->id);
+    if (n < 0) {
+      g_vm.host_failed = true;
+      luaL_error(L, "the host failed to list the keys of external table %I (js_ext_table_keys "
+                    "answered %d: an error, an expired cursor, or a host without keys paging, "
+                    "which cannot traverse external tables; see docs/ABI.md)",
+                 (lua_Integer)it->id, (int)n);
+    }
     if (uint32_t(n) > it->cap) {  // the next key needs a bigger buffer
       if (attempt >= 4 || uint32_t(n) > kMaxKeyBytes + 64) malformed_page(L, it->id);
       Iter old = *it;
@@ -334,7 +353,8 @@ static Iter* fetch_page(lua_State* L, int idx) {
 }
 
 // Advances the iterator at idx: pushes the next key and its value (2), or nil at the end (1).
-// Keys cleared since their page arrived are skipped. With values = false only keys are read.
+// Keys cleared since their page arrived are skipped. With values = false only the key is
+// pushed (1), so the caller tells a key from the end by checking for nil.
 static int iter_step(lua_State* L, int idx, bool values) {
   idx = lua_absindex(L, idx);
   Iter* it = static_cast<Iter*>(lua_touserdata(L, idx));
@@ -405,7 +425,8 @@ int ext_next(lua_State* L, uint32_t id, int key) {
   int iter = lua_gettop(L);
   if (!lua_isnil(L, key)) {  // an arbitrary key: find it from the start (O(n), as documented)
     for (;;) {
-      if (iter_step(L, iter, false) == 1) luaL_error(L, "invalid key to 'next'");
+      iter_step(L, iter, false);  // pushes the next key, or nil at the end
+      if (lua_isnil(L, -1)) luaL_error(L, "invalid key to 'next'");
       bool found = last_key_is(L, static_cast<Iter*>(lua_touserdata(L, iter)), key);
       lua_pop(L, 1);
       if (found) break;
@@ -472,6 +493,10 @@ void open_ext(lua_State* L) {
 
   static const luaL_Reg lib[] = {{"table", ext_table}, {"id", ext_id}, {nullptr, nullptr}};
   luaL_newlib(L, lib);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);  // require("ext") finds it too
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "ext");
+  lua_pop(L, 1);
   lua_setglobal(L, "ext");
 }
 

@@ -24,5 +24,8 @@ void ext_get(lua_State* L, uint32_t id, int key);             // pushes the valu
 void ext_set(lua_State* L, uint32_t id, int key, int value);  // nil deletes
 lua_Integer ext_len(lua_State* L, uint32_t id);               // a border, Lua's rule
 int ext_next(lua_State* L, uint32_t id, int key);             // next(t, k): pushes k, v or nil
+// Writes the ids of the external tables whose proxies are alive in the VM (u32 LE each, at
+// most max) at out; returns how many there are. Run after a full collection.
+uint32_t live_table_ids(lua_State* L, uint8_t* out, uint32_t max);
 
 }  // namespace lh

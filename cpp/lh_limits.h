@@ -15,6 +15,13 @@ constexpr uint32_t kMemoryPages = 32;           // 2 MiB, initial = maximum
 // an error, never a trap of the native stack.
 constexpr int kMaxNesting = 200;
 
+// The codec's recursions (deep copies, inline results) are not counted by Lua's C-call limit,
+// and can start 200 Lua C calls deep (about 200 KB of the 256 KiB shadow stack): they stop
+// with "C stack overflow" while this much stack is still free, enough for what runs after
+// them (lua_dump of nested functions, the error itself). The shadow stack has no guard page:
+// overflowing it would silently overwrite static data.
+constexpr uint32_t kNativeStackReserve = 32768;
+
 // Largest key (tag byte included). Keys are hashed and compared by the host on every
 // access; 64 KiB keeps every key page fitting the scratch sizes below.
 constexpr uint32_t kMaxKeyBytes = 65536;

@@ -14,6 +14,16 @@ namespace lh {
 
 static const char kRandomSeedKey = 0;  // registry: the original math.randomseed
 
+// Makes the library at the top of the stack package.loaded[name] and the global name, as
+// luaL_requiref does for Lua's own libraries (so require(name) finds it); pops it.
+static void set_library(lua_State* L, const char* name) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+  lua_setglobal(L, name);
+}
+
 // {====== base library overrides
 
 static int sandbox_print(lua_State* L) {
@@ -172,7 +182,7 @@ static void open_io(lua_State* L) {
   lua_setfield(L, -3, "stdout");
   lua_pushcclosure(L, io_write, 1);
   lua_setfield(L, -2, "write");
-  lua_setglobal(L, "io");
+  set_library(L, "io");
 }
 
 // }======
@@ -408,7 +418,7 @@ static void open_os(lua_State* L) {
   static const luaL_Reg lib[] = {{"time", os_time},   {"date", os_date}, {"clock", os_clock},
                                  {"difftime", os_difftime}, {nullptr, nullptr}};
   luaL_newlib(L, lib);
-  lua_setglobal(L, "os");
+  set_library(L, "os");
 }
 
 // }======

@@ -5,8 +5,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <emscripten/stack.h>
+
 #include "ext_table.h"
 #include "sandbox.h"
+
+// Lua's internals, for one purpose only: running finalizers with hooks on (below).
+#include "ldo.h"
+#include "lstate.h"
 
 namespace lh {
 
@@ -46,7 +52,16 @@ static void count_hook(lua_State* L, lua_Debug*) {
   }
   // From here on every instruction raises, so no pcall loop can absorb the stop.
   lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction limit exceeded (%I instructions)", (lua_Integer)g.instruction_limit);
+  raise_limit_error(L);
+}
+
+void raise_limit_error(lua_State* L) {
+  luaL_error(L, "instruction limit exceeded (%I instructions)", (lua_Integer)g_vm.instruction_limit);
+  __builtin_trap();  // unreachable: luaL_error does not return
+}
+
+void check_native_stack(lua_State* L) {
+  if (emscripten_stack_get_free() < kNativeStackReserve) luaL_error(L, "C stack overflow");
 }
 
 void apply_limit_hook(lua_State* L) {
@@ -109,6 +124,15 @@ uint32_t allocate_table_id(lua_State* L) {
 
 static int open_vm(lua_State* L) {
   open_sandbox(L);
+  // lauxlib creates the metatable of its buffer boxes ("_UBOX*") on the first buffer that
+  // outgrows the stack: registered first, filled after. An allocation failure between the two
+  // would leave it without __close forever, and every later long string would fail with
+  // "got a non-closable value". Creating it here, where a failure fails init, rules that out.
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_prepbuffsize(&b, 2 * LUAL_BUFFERSIZE);
+  luaL_pushresult(&b);
+  lua_pop(L, 1);
   Vm& g = g_vm;
   g.home_id = allocate_table_id(L);
   g.alias_active = g.alias_enabled;
@@ -123,6 +147,7 @@ static int panic(lua_State*) {
 int vm_init() {
   Vm& g = g_vm;
   if (g.L) return 0;
+  emscripten_stack_init();  // the stack's bounds, for check_native_stack (_initialize may never run)
   lua_State* L = lua_newstate(lua_alloc, nullptr);
   if (!L) return -1;
   lua_atpanic(L, panic);
@@ -178,3 +203,14 @@ FILE* lh_no_file(void) { return nullptr; }
 int lh_no_char(FILE*) { return EOF; }
 
 }  // extern "C"
+
+// Lua runs __gc metamethods with debug hooks off (lgc.c, GCTM), so the instruction limit's
+// count hook would never stop `__gc = function() while true do end end`: the VM would hang.
+// lgc.c is compiled with luaD_pcall renamed to this function (CMakeLists.txt; GCTM is its one
+// call), which turns hooks back on for the finalizer. Only lua-home's own count hook exists
+// (the sandbox has no debug.sethook); its error inside a finalizer becomes a warning there, and
+// the compute still fails (limit_hit).
+int lh_finalizer_pcall(lua_State* L, Pfunc func, void* u, ptrdiff_t oldtop, ptrdiff_t ef) {
+  L->allowhook = 1;
+  return luaD_pcall(L, func, u, oldtop, ef);
+}

@@ -69,6 +69,11 @@ void apply_limit_hook(lua_State* L);
 // Starts a fresh instruction budget (used by compute and run_gc).
 void reset_limit();
 void rebind_home(lua_State* L);
+// Raises the instruction-limit error (kind 4 once limit_hit is set).
+[[noreturn]] void raise_limit_error(lua_State* L);
+// Raises "C stack overflow" when less than kNativeStackReserve bytes of the native (shadow)
+// stack are left: for recursions that Lua's own C-call counter does not see (the codec).
+void check_native_stack(lua_State* L);
 uint32_t allocate_table_id(lua_State* L);
 
 }  // namespace lh

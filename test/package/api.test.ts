@@ -108,6 +108,14 @@ describe('compute', () => {
     expect(lua.stats().heapUsed).toBeLessThan(full - 100_000);
   });
 
+  it('gc drops the external tables nothing can reach any more, and keeps the rest', () => {
+    lua.compute('_home.doc = { 1 } _home.doc = { 2 } held = ext.table() held.x = 1 local tmp = ext.table() tmp.y = 2');
+    expect(lua.host.tables.size).toBe(5);
+    expect(lua.gc()).toBe(2); // the first doc and tmp
+    expect(lua.host.tables.size).toBe(3);
+    expect(lua.compute('_home.back = held return _home.doc[1], _home.back.x').values).toEqual([2, 1]);
+  });
+
   it('close makes every later call throw LuaClosedError and leaves the tables readable', () => {
     lua.compute('_home.kept = "yes"');
     const home = lua.home;
@@ -292,5 +300,27 @@ describe('values between Lua and JavaScript', () => {
     expect(fn).toBeInstanceOf(LuaFunction);
     lua.home.set('fn2', fn);
     expect(lua.compute('return _home.fn2(6, 7)').value).toBe(42);
+  });
+});
+
+describe('the host never hides its own failures', () => {
+  it('a failing read is an error of kind host, not a silent nil', async () => {
+    const lua = await Lua.create();
+    lua.home.set('x', 1);
+    const tables = lua.host.tables;
+    const get = tables.get.bind(tables);
+    tables.get = () => {
+      throw new Error('storage unreadable');
+    };
+    try {
+      lua.compute('return _home.x');
+      throw new Error('no error');
+    } catch (e) {
+      expect((e as LuaError).kind).toBe('host');
+      expect(((e as LuaError).cause as Error).message).toBe('storage unreadable');
+    } finally {
+      tables.get = get;
+    }
+    expect(lua.compute('return _home.x').value).toBe(1);
   });
 });

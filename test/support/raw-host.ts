@@ -44,6 +44,7 @@ export interface RawExports {
   set_random_seed(a: bigint, b: bigint): void;
   get_build_id(): bigint;
   set_alloc_fail_at(n: number): void;
+  get_live_tables(ptr: number, max: number): number;
   _initialize?: () => void;
 }
 
@@ -298,3 +299,124 @@ export const str = (v: Value): string => {
   if (!(v instanceof Uint8Array)) throw new Error(`not a string value: ${String(v)}`);
   return text(v);
 };
+
+// ---- additions for test/core: the module's binary layout, the native stack, checksums
+
+export interface WasmFuncType {
+  params: string[];
+  results: string[];
+}
+export interface WasmLayout {
+  imports: { module: string; name: string; kind: string; type?: WasmFuncType }[];
+  exports: { name: string; kind: string; type?: WasmFuncType }[];
+  /** Memories defined by the module (not imported): page limits. */
+  memories: { min: number; max: number | undefined }[];
+  /** Initial values of the module's i32 globals, in order (the first is the stack pointer). */
+  globals: (number | undefined)[];
+}
+
+/** Parses the sections of a wasm binary that say what the module is (types, imports, exports,
+ *  memory, globals). */
+export function parseWasm(bytes: Uint8Array): WasmLayout {
+  let p = 8;
+  const leb = (): number => {
+    let r = 0, s = 0, b: number;
+    do { b = bytes[p++]; r += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80);
+    return r;
+  };
+  const sleb32 = (): number => {
+    let r = 0, s = 0, b: number;
+    do { b = bytes[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80);
+    if (s < 32 && b & 0x40) r |= -1 << s;
+    return r;
+  };
+  const name = (): string => {
+    const n = leb();
+    const s = text(bytes.subarray(p, p + n));
+    p += n;
+    return s;
+  };
+  const valtype = (b: number): string => ({ 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64' } as Record<number, string>)[b] ?? `0x${b.toString(16)}`;
+  const limits = () => {
+    const flags = bytes[p++];
+    const min = leb();
+    return { min, max: flags & 1 ? leb() : undefined };
+  };
+  const types: WasmFuncType[] = [];
+  const funcTypes: number[] = []; // type index of every function, imported ones first
+  const layout: WasmLayout = { imports: [], exports: [], memories: [], globals: [] };
+  const kinds = ['function', 'table', 'memory', 'global', 'tag'];
+  while (p < bytes.length) {
+    const id = bytes[p++];
+    const size = leb();
+    const end = p + size;
+    if (id === 1) {
+      for (let n = leb(); n > 0; n--) {
+        p++; // 0x60
+        const params = Array.from({ length: leb() }, () => valtype(bytes[p++]));
+        const results = Array.from({ length: leb() }, () => valtype(bytes[p++]));
+        types.push({ params, results });
+      }
+    } else if (id === 2) {
+      for (let n = leb(); n > 0; n--) {
+        const module = name(), field = name(), kind = bytes[p++];
+        if (kind === 0) {
+          const t = leb();
+          funcTypes.push(t);
+          layout.imports.push({ module, name: field, kind: 'function', type: types[t] });
+        } else {
+          if (kind === 1) { p++; limits(); } else if (kind === 2) limits(); else if (kind === 3) p += 2; else leb();
+          layout.imports.push({ module, name: field, kind: kinds[kind] });
+        }
+      }
+    } else if (id === 3) {
+      for (let n = leb(); n > 0; n--) funcTypes.push(leb());
+    } else if (id === 5) {
+      for (let n = leb(); n > 0; n--) layout.memories.push(limits());
+    } else if (id === 6) {
+      for (let n = leb(); n > 0; n--) {
+        const type = bytes[p++];
+        p++; // mutability
+        const op = bytes[p++];
+        layout.globals.push(type === 0x7f && op === 0x41 ? sleb32() : undefined);
+        while (bytes[p++] !== 0x0b); // to the end of the init expression
+      }
+    } else if (id === 7) {
+      for (let n = leb(); n > 0; n--) {
+        const field = name(), kind = bytes[p++], index = leb();
+        layout.exports.push({ name: field, kind: kinds[kind], type: kind === 0 ? types[funcTypes[index]] : undefined });
+      }
+    }
+    p = end;
+  }
+  return layout;
+}
+
+/** The stack pointer's initial value: the top of the shadow stack, which grows down. */
+export function stackTop(): number {
+  const top = parseWasm(readFileSync(WASM_PATH)).globals[0];
+  if (top === undefined) throw new Error('no stack pointer global');
+  return top;
+}
+/** The shadow stack's size (docs/ABI.md). */
+export const STACK_BYTES = 262144;
+
+/** Runs f with the idle shadow stack filled with a pattern; returns the most bytes of stack
+ *  any call made during f used (measured from the stack's top). */
+export function stackHighWater(host: RawHost, f: () => void): number {
+  const top = stackTop();
+  const base = top - STACK_BYTES;
+  host.mem.fill(0xa5, base, top);
+  f();
+  const m = host.mem;
+  let low = base;
+  while (low < top && m[low] === 0xa5) low++;
+  return top - low;
+}
+
+/** FNV-1a 64 (the checksum that ends a persisted function's payload). */
+export function fnv1a64(b: Uint8Array): bigint {
+  let h = 14695981039346656037n;
+  for (const c of b) h = ((h ^ BigInt(c)) * 1099511628211n) & 0xffffffffffffffffn;
+  return h;
+}

@@ -41,6 +41,8 @@ export interface LuaWasmExports {
   set_random_seed(a: bigint, b: bigint): void;
   set_alloc_fail_at(n: number): void;
   get_build_id(): bigint;
+  /** After run_gc: the ids of the external tables alive in the VM, u32 each at ptr (at most max); returns the count. */
+  get_live_tables(ptr: number, max: number): number;
 }
 
 /** The five imports lua.wasm needs: the external-table host (module "env"). */
@@ -61,7 +63,7 @@ const FUNCTION_EXPORTS = [
   'attach_memory_table', 'get_memory_table_id', 'sync_external_table_counter',
   'set_memory_alias_enabled', 'lua_alloc', 'set_instruction_limit', 'get_error_kind',
   'get_output_dropped', 'get_external_table_counter', 'set_clock', 'set_random_seed',
-  'set_alloc_fail_at', 'get_build_id',
+  'set_alloc_fail_at', 'get_build_id', 'get_live_tables',
 ] as const;
 
 /** Checks that an instance has every export of the ABI and returns them typed. */

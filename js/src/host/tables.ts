@@ -132,6 +132,43 @@ export class TableHost {
     }
   }
 
+  /**
+   * Drops every table that cannot be reached from `roots` through references (tag 07 values):
+   * the VM can never name them again. Returns how many were dropped. Not during a compute.
+   */
+  collect(roots: Iterable<number>): number {
+    const reachable = new Set<number>();
+    const pending: number[] = [];
+    for (const id of roots) {
+      if (!reachable.has(id)) {
+        reachable.add(id);
+        pending.push(id);
+      }
+    }
+    while (pending.length) {
+      const t = this.tables.get(pending.pop() as number);
+      if (!t) continue;
+      for (const v of t.values()) {
+        if (v.length === 5 && v[0] === 0x07) {
+          const id = (v[1] | (v[2] << 8) | (v[3] << 16) | (v[4] << 24)) >>> 0;
+          if (!reachable.has(id)) {
+            reachable.add(id);
+            pending.push(id);
+          }
+        }
+      }
+    }
+    let dropped = 0;
+    for (const id of [...this.tables.keys()]) {
+      if (!reachable.has(id)) {
+        this.tables.delete(id);
+        this.dirty?.delete(id); // nothing of it needs saving: no saved table can reach it either
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   /** From now on, remember which keys change (for incremental saves). */
   trackChanges(): void {
     this.dirty ??= new Map();
@@ -165,9 +202,9 @@ export class TableHost {
 
   // }======
 
-  private fail(e: unknown): number {
+  private fail(e: unknown, answer = -1): number {
     if (this.error === undefined) this.error = e;
-    return -1;
+    return answer;
   }
 
   /** The imports object for `WebAssembly.instantiate(module, { env: host.imports() })`. */
@@ -188,7 +225,7 @@ export class TableHost {
           if (v.length <= max >>> 0) this.mem().set(v, vp);
           return v.length;
         } catch (e) {
-          return this.fail(e);
+          return this.fail(e, -2); // -1 would read as "absent": any other negative is an error
         }
       },
       js_ext_table_delete: (id, kp, kl) => {

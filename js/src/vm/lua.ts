@@ -421,10 +421,20 @@ export class Lua {
     };
   }
 
-  /** A full garbage collection in the VM. */
-  gc(): void {
+  /**
+   * A full garbage collection in the VM, then in the host: external tables that neither `_home`
+   * nor anything alive in the VM can reach are dropped from the host's Maps. Returns how many.
+   */
+  gc(): number {
     this.check();
     this.exports.run_gc();
+    const max = BUFFER_SIZE / 4;
+    const n = this.exports.get_live_tables(this.buffer, max);
+    if (n > max) return 0; // more live proxies than the buffer lists: keep everything
+    const view = new DataView(this.exports.memory.buffer, this.buffer, n * 4);
+    const roots = [this.exports.get_memory_table_id()];
+    for (let i = 0; i < n; i++) roots.push(view.getUint32(i * 4, true));
+    return this.host.collect(roots);
   }
 
   /** Releases the VM; any later call throws LuaClosedError. The host's tables stay readable. */
