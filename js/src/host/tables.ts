@@ -32,6 +32,7 @@ export class TableHost {
   // Transaction of the running compute: (id, key, old value) triples in the order written,
   // undone in reverse. An array, not a Map: appending is the cheapest thing a write can do.
   private undo: (number | string | Uint8Array | undefined)[] | undefined;
+  private undoLog: (number | string | Uint8Array | undefined)[] = [];
   // Keys changed since the last save, per table; tracked only once a store asks for it.
   private dirty: Map<number, Set<string>> | undefined;
   // (set, key) pairs: keys the running compute made dirty for the first time.
@@ -102,15 +103,18 @@ export class TableHost {
 
   /** Starts recording a compute's changes. */
   begin(): void {
-    this.undo = [];
-    this.newlyDirty.length = 0;
+    const log = this.undoLog; // one array, reused: most computes write nothing
+    if (log.length !== 0) log.length = 0;
+    this.undo = log;
+    if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
     this.error = undefined;
   }
 
   /** Keeps the compute's changes. */
   commit(): void {
+    if (this.undoLog.length > 4096) this.undoLog = []; // do not keep a large log alive
     this.undo = undefined;
-    this.newlyDirty.length = 0;
+    if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
   }
 
   /** Undoes every change of the compute: each table is exactly as before it. */
@@ -130,6 +134,8 @@ export class TableHost {
       else t.set(key, old);
       if (t.size === 0) this.tables.delete(id);
     }
+    if (undo.length > 4096) this.undoLog = [];
+    else undo.length = 0;
   }
 
   /**
@@ -222,8 +228,12 @@ export class TableHost {
         try {
           const v = this.tables.get(id >>> 0)?.get(this.key(kp, kl));
           if (v === undefined) return -1;
-          if (v.length <= max >>> 0) this.mem().set(v, vp);
-          return v.length;
+          const n = v.length;
+          if (n > max >>> 0) return n; // "call again with a buffer of n bytes"
+          const m = this.mem();
+          if (n <= 16) for (let i = 0; i < n; i++) m[vp + i] = v[i]; // scalars: faster than set()
+          else m.set(v, vp);
+          return n;
         } catch (e) {
           return this.fail(e, -2); // -1 would read as "absent": any other negative is an error
         }

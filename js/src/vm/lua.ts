@@ -131,6 +131,7 @@ export class Lua {
   private readonly clock: (() => number) | undefined;
   private readonly fixedClock: boolean;
   private readonly started = Date.now();
+  private lastClock = -1;
   private buffer: number;
   private views = new Map<number, TableView>();
   /** Where `_home` is saved. */
@@ -324,6 +325,8 @@ export class Lua {
       return;
     }
     const now = Date.now(); // one clock read per compute: os.clock has millisecond steps
+    if (now === this.lastClock) return; // the VM has this time already
+    this.lastClock = now;
     this.exports.set_clock(now / 1000, (now - this.started) / 1000);
   }
 
@@ -366,7 +369,9 @@ export class Lua {
     const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
     const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
     const values = n > 4 + outLen ? decodeValues(mem, this.buffer + 4 + outLen, this.buffer + n, this.decodeOptions) : [];
-    return { values, value: values[0], output, outputDropped: exports.get_output_dropped() };
+    // Output is only ever cut when output and results together filled the buffer.
+    const outputDropped = n > BUFFER_SIZE - 64 ? exports.get_output_dropped() : 0;
+    return { values, value: values[0], output, outputDropped };
   }
 
   private error(mem: Uint8Array, n: number): LuaError {
