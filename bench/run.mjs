@@ -38,6 +38,7 @@ const say = (s = '') => {
 
 // ---------------------------------------------------------------- engines
 const luaHome = await Lua.create();
+const luaHomeLimited = await Lua.create({ instructionLimit: 4_000_000_000 }); // a limit never reached
 const wasmoon = await new LuaFactory().createEngine();
 
 function fengariRun(code) {
@@ -108,8 +109,20 @@ async function cpu() {
     const cell = (name) => `${fmt(row[name].ms)} (${(row[name].ms / row.native.ms).toFixed(2)}x)${row[name].mismatch ? ' CHECKSUM!' : ''}`;
     say(`${f.replace('.lua', '').padEnd(10)} ${fmt(row.native.ms).padStart(8)} ${cell('lua-home').padStart(16)} ${cell('wasmoon').padStart(16)} ${cell('fengari').padStart(17)}`);
   }
+  // The same workloads under an instruction limit (Lua's count hook then runs at every instruction).
+  const limited = [];
+  for (const f of files) {
+    const code = readFileSync(join(dir, f), 'utf8');
+    luaHomeLimited.compute(code);
+    const ts = [];
+    for (let i = 0; i < Math.max(2, runs - 2); i++) ts.push(time(() => luaHomeLimited.compute(code))[0]);
+    table[f]['lua-home, limited'] = { ms: median(ts) };
+    limited.push(median(ts) / table[f].native.ms);
+  }
   const g = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, geomean(v)]));
+  g['lua-home, limited'] = geomean(limited);
   say(`${'geomean'.padEnd(10)} ${'1.00x'.padStart(8)} ${(g['lua-home'].toFixed(2) + 'x').padStart(16)} ${(g.wasmoon.toFixed(2) + 'x').padStart(16)} ${(g.fengari.toFixed(2) + 'x').padStart(17)}`);
+  say(`lua-home under an instruction limit: geomean ${g['lua-home, limited'].toFixed(2)}x native (${files.map((f) => `${f.replace('.lua', '')} ${(table[f]['lua-home, limited'].ms / table[f].native.ms).toFixed(2)}x`).join(', ')})`);
   result.cpu = { workloads: table, geomean: g };
   if (mismatch) {
     say('CHECKSUM MISMATCH: an engine computed a different result (see above)');
