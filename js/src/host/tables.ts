@@ -20,6 +20,32 @@ export interface Change {
   value: Uint8Array | undefined;
 }
 
+/** The ids reachable from `roots` through references (values of tag 07) in `tables`. */
+export function reachableTables(tables: Map<number, Map<string, Uint8Array>>, roots: Iterable<number>): Set<number> {
+  const reachable = new Set<number>();
+  const pending: number[] = [];
+  for (const id of roots) {
+    if (!reachable.has(id)) {
+      reachable.add(id);
+      pending.push(id);
+    }
+  }
+  while (pending.length) {
+    const t = tables.get(pending.pop() as number);
+    if (!t) continue;
+    for (const v of t.values()) {
+      if (v.length === 5 && v[0] === 0x07) {
+        const id = (v[1] | (v[2] << 8) | (v[3] << 16) | (v[4] << 24)) >>> 0;
+        if (!reachable.has(id)) {
+          reachable.add(id);
+          pending.push(id);
+        }
+      }
+    }
+  }
+  return reachable;
+}
+
 export class TableHost {
   readonly tables = new Map<number, HostTable>();
   /** The first exception an import met during the current compute (imports never throw). */
@@ -143,27 +169,7 @@ export class TableHost {
    * the VM can never name them again. Returns how many were dropped. Not during a compute.
    */
   collect(roots: Iterable<number>): number {
-    const reachable = new Set<number>();
-    const pending: number[] = [];
-    for (const id of roots) {
-      if (!reachable.has(id)) {
-        reachable.add(id);
-        pending.push(id);
-      }
-    }
-    while (pending.length) {
-      const t = this.tables.get(pending.pop() as number);
-      if (!t) continue;
-      for (const v of t.values()) {
-        if (v.length === 5 && v[0] === 0x07) {
-          const id = (v[1] | (v[2] << 8) | (v[3] << 16) | (v[4] << 24)) >>> 0;
-          if (!reachable.has(id)) {
-            reachable.add(id);
-            pending.push(id);
-          }
-        }
-      }
-    }
+    const reachable = reachableTables(this.tables, roots);
     let dropped = 0;
     for (const id of [...this.tables.keys()]) {
       if (!reachable.has(id)) {

@@ -1,4 +1,5 @@
 // The data model of persistence, and the interface every store implements.
+import { reachableTables } from '../host/tables.js';
 
 /** Every external table: id -> (key bytes as a latin1 string -> value bytes). */
 export type Tables = Map<number, Map<string, Uint8Array>>;
@@ -56,21 +57,7 @@ export function applyBatch(state: TablesState, batch: ChangeBatch): void {
  * overwritten nested data does not grow the state forever. Returns the ids dropped.
  */
 export function dropUnreachable(state: TablesState): number[] {
-  const reachable = new Set<number>([state.homeId]);
-  const pending = [state.homeId];
-  while (pending.length) {
-    const t = state.tables.get(pending.pop() as number);
-    if (!t) continue;
-    for (const v of t.values()) {
-      if (v.length === 5 && v[0] === 0x07) {
-        const id = (v[1] | (v[2] << 8) | (v[3] << 16) | (v[4] << 24)) >>> 0;
-        if (!reachable.has(id)) {
-          reachable.add(id);
-          pending.push(id);
-        }
-      }
-    }
-  }
+  const reachable = reachableTables(state.tables, [state.homeId]);
   const dropped: number[] = [];
   for (const id of [...state.tables.keys()]) {
     if (!reachable.has(id)) {
