@@ -167,6 +167,7 @@ void end_compute(lua_State* L, int32_t result) {
   if (result < 0 && (g.last_error == kErrorMemory || lua_gc(L, LUA_GCCOUNT) > 512))
     lua_gc(L, LUA_GCCOLLECT);
   g.in_compute = false;
+  end_limit();
   output_end();
 }
 
@@ -300,6 +301,7 @@ LH_EXPORT(run_gc) void run_gc() {
   lua_pcall(g.L, 0, 0, 0);
   lua_settop(g.L, 0);
   g.in_compute = false;
+  end_limit();
 }
 
 // Additive: the ids of the external tables still referenced inside the VM (call after run_gc),

@@ -34,9 +34,6 @@ constexpr uint32_t kGetScratchBytes = 16384;
 // First buffer offered to js_ext_table_keys for one page of keys; grows on demand.
 constexpr uint32_t kKeysPageBytes = 4096;
 
-// The instruction limit is checked every kLimitGranularity VM instructions (a count hook);
-// a stopped chunk has run at most this many instructions past its limit.
-constexpr uint32_t kLimitGranularity = 1000;
 
 // Compiled chunks kept for code that is computed again and again (keyed by the exact code).
 constexpr int kChunkCacheEntries = 64;

@@ -31,9 +31,38 @@ int lh_no_char(FILE *f);                           /* always EOF */
 #undef LUAI_MAXSTACK
 #define LUAI_MAXSTACK 10000
 
-/* llimits.h: every resumed coroutine gets the current instruction-limit hook, so a coroutine
-** created in an earlier compute (or under other limits) cannot run past this compute's limit. */
+/* llimits.h: every resumed coroutine gets the instruction-limit hook, so a coroutine created in
+** an earlier compute (or under other limits) cannot run past this compute's limit. */
 #define luai_userstateresume(L, n) lh_on_resume(L)
+
+#ifdef __cplusplus
+/* lstate.h: the instruction limit without a hook at every instruction. Lua's VM reads the
+** 'trap' of a call frame at every jump, loop iteration, return and protected operation, and the
+** thread's 'hookmask' at every function entry: its "steps". Both have the type l_signalT, made
+** here a class whose read counts one step. When the steps run out the read answers
+** LUA_MASKCOUNT (8): the VM then calls luaG_traceexec, which calls the count hook (installed on
+** every thread with a count of 1, cpp/vm.cpp), which raises the limit error. Until then a step
+** costs a decrement and a branch, not a hook call per instruction (Lua's count hook would keep
+** 'trap' on for every instruction: CPU-bound code ran about 1.6x slower under a limit). */
+extern long long lh_steps_left;
+struct LhSignal {
+  int v;
+  operator int() const volatile {
+    if (--lh_steps_left >= 0) return v;
+    lh_steps_left = -1; /* stays run out */
+    return v | 8;
+  }
+  volatile LhSignal &operator=(int x) volatile {
+    v = x;
+    return *this;
+  }
+  volatile LhSignal &operator=(const volatile LhSignal &o) volatile { /* a copy counts nothing */
+    v = o.v;
+    return *this;
+  }
+};
+#define l_signalT LhSignal
+#endif
 
 /* lauxlib.h: print, warnings and panics */
 #define lua_writestring(s, l) lh_output_write((s), (l))

@@ -14,6 +14,8 @@
 #include "ldo.h"
 #include "lstate.h"
 
+long long lh_steps_left = INT64_MAX;
+
 namespace lh {
 
 Vm g_vm;
@@ -42,16 +44,12 @@ void Bytes::grow(uint32_t n) {
   cap_ = uint32_t(cap);
 }
 
+// Called (through luaG_traceexec) when the steps of the instruction limit have run out
+// (libc_shim.h, LhSignal). From then on every step raises again, so no pcall can absorb it.
 static void count_hook(lua_State* L, lua_Debug*) {
   Vm& g = g_vm;
-  if (g.instruction_limit == 0) return;
-  if (!g.limit_hit) {
-    g.instructions_left -= kLimitGranularity;
-    if (g.instructions_left > 0) return;
-    g.limit_hit = true;
-  }
-  // From here on every instruction raises, so no pcall loop can absorb the stop.
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  if (g.instruction_limit == 0 || lh_steps_left >= 0) return;
+  g.limit_hit = true;
   raise_limit_error(L);
 }
 
@@ -65,19 +63,22 @@ void check_native_stack(lua_State* L) {
 }
 
 void apply_limit_hook(lua_State* L) {
-  Vm& g = g_vm;
-  if (g.instruction_limit == 0)
-    lua_sethook(L, nullptr, 0, 0);
-  else
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, g.limit_hit ? 1 : int(kLimitGranularity));
+  // The hook stays installed with a count of 1 and an empty mask: it only runs when the steps
+  // run out (LhSignal then adds LUA_MASKCOUNT to what the VM reads). Set directly: lua_sethook
+  // refuses a hook without a mask.
+  L->hook = count_hook;
+  L->basehookcount = 1;
+  L->hookcount = 1;
 }
 
 void reset_limit() {
   Vm& g = g_vm;
   g.limit_hit = false;
-  g.instructions_left = g.instruction_limit;
+  lh_steps_left = g.instruction_limit ? (long long)g.instruction_limit : INT64_MAX;
   apply_limit_hook(g.L);
 }
+
+void end_limit() { lh_steps_left = INT64_MAX; }  // Lua run outside a compute is never stopped
 
 // Binds the global `name` to the proxy at the top of the stack (globals just below it) unless
 // it is bound already, the usual case, which then costs one lookup.

@@ -68,6 +68,8 @@ int vm_init();
 void apply_limit_hook(lua_State* L);
 // Starts a fresh instruction budget (used by compute and run_gc).
 void reset_limit();
+// After a compute or run_gc: Lua that runs between computes is never stopped.
+void end_limit();
 void rebind_home(lua_State* L);
 // Raises the instruction-limit error (kind 4 once limit_hit is set).
 [[noreturn]] void raise_limit_error(lua_State* L);

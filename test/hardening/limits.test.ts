@@ -90,11 +90,14 @@ describe('limits at their edges', () => {
     expect(h.run('return x')).toEqual([2n]);
   });
 
-  it('instructions: a chunk under the limit finishes, one over it stops within 1,000 instructions', () => {
+  it('instructions (counted in steps: loop iterations, jumps, calls, returns): under the limit finishes, over it stops', () => {
     h.exports.set_instruction_limit(100_000);
-    // Two instructions per iteration (ADD, FORLOOP).
-    expect(h.run('local n = 0 for i = 1, 45000 do n = n + i end return n')).toEqual([1012522500n]); // about 90,000
-    const r = h.fail('local n = 0 for i = 1, 55000 do n = n + i end return n'); // about 110,000
+    // One step per iteration of a numeric for loop whose body does not jump or call.
+    expect(h.run('local n = 0 for i = 1, 99000 do n = n + i end return n')).toEqual([4900549500n]);
+    const r = h.fail('local n = 0 for i = 1, 101000 do n = n + i end return n');
     expect(r).toMatchObject({ kind: 4, message: expect.stringContaining('instruction limit exceeded (100000 instructions)') });
+    // Calls count too: a recursion of 100,000 calls cannot pass a limit of 100,000.
+    expect(h.fail('local function f(n) if n == 0 then return 0 end return f(n - 1) end return f(100000)').kind).toBe(4);
+    expect(h.run('local function f(n) if n == 0 then return 0 end return f(n - 1) end return f(1000)')).toEqual([0n]);
   });
 });

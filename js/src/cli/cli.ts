@@ -20,7 +20,8 @@ Runs Lua 5.4 in lua-home's sandboxed VM; _home is kept in a state directory betw
   -i                 enter the REPL after running -e code or the script
   --state DIR        where _home is kept (default: ./${DEFAULT_STATE})
   --no-state         keep _home in memory only, for this run
-  --limit N          stop any one chunk after N VM instructions (default: no limit)
+  --limit N          stop any one chunk after N steps of the VM (loop turns, jumps, calls;
+                     default: no limit)
   -v, --version      print the version
   -h, --help         print this help
 

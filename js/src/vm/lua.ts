@@ -14,7 +14,10 @@ import { dropUnreachable, Store, TablesState } from '../stores/types.js';
 export interface LuaOptions {
   /** lua.wasm: bytes, a compiled module, a URL or a path. Default: the package's own. */
   wasm?: WasmSource;
-  /** VM instructions one compute may run; 0 or absent: no limit. */
+  /**
+   * The steps one compute may take (loop iterations, jumps, calls, returns: one to a few VM
+   * instructions each; docs/ABI.md); 0 or absent: no limit. A limit costs no speed.
+   */
   instructionLimit?: number;
   /** Whether `Memory` aliases `_home` (default true). */
   memoryAlias?: boolean;
