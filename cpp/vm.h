@@ -44,9 +44,8 @@ struct Vm {
   bool warnings_on = false;
   bool warning_continues = false;
 
-  // The instruction limit (0 = none).
+  // The instruction limit, in steps (0 = none); the steps left are lh_steps_left (vm.cpp).
   uint32_t instruction_limit = 0;
-  int64_t instructions_left = 0;
   bool limit_hit = false;
 
   // Fault injection: the Nth allocation from now fails (0 = off).
