@@ -14,6 +14,7 @@
 #include "lapi.h"
 #include "lstate.h"
 #include "lstring.h"
+#include "ltable.h"
 
 namespace lh {
 
@@ -442,15 +443,126 @@ int ext_next(lua_State* L, uint32_t id, int key) {
 
 // {====== metamethods and the ext library
 
+// {====== the fast path of t[k] and t[k] = v
+//
+// The usual accesses (an integer or short string key; nil, a boolean, a number or a short
+// string value) read their arguments straight from Lua's stack and build the key and value
+// bytes on the native stack: no Lua API calls, no Bytes buffers. They produce exactly the bytes
+// encode_key and write_scalar produce; anything else takes the general path (ext_get, ext_set).
+
+constexpr uint32_t kFastKeyBytes = 48;    // tag and at most 47 bytes of text
+constexpr uint32_t kFastValueBytes = 64;  // tag, u32 length and at most 59 bytes of string
+
+// The id of a proxy, read from its one raw entry in node 0, or 0 when o is not a proxy laid
+// out so (a proxy given raw entries by rawset may have moved it): check_proxy then decides.
+static inline uint32_t fast_proxy_id(const TValue* o) {
+  if (!ttistable(o)) return 0;
+  Table* t = hvalue(o);
+  if (isdummy(t)) return 0;
+  const Node* n = gnode(t, 0);
+  if (keytt(n) != LUA_VLIGHTUSERDATA || pvalueraw(keyval(n)) != &kIdKey || !ttisinteger(gval(n)))
+    return 0;
+  return uint32_t(ivalue(gval(n)));
+}
+
+// Writes the key bytes of k at out (kFastKeyBytes); returns their length, 0 for the general path.
+static inline uint32_t fast_key(const TValue* k, uint8_t* out) {
+  if (ttisinteger(k)) {
+    lua_Integer i = ivalue(k);
+    uint64_t u = i < 0 ? 0 - uint64_t(i) : uint64_t(i);
+    uint32_t digits = 1;
+    for (uint64_t v = u; v >= 10; v /= 10) ++digits;
+    uint32_t n = 1 + (i < 0) + digits;
+    out[0] = kTagInteger;
+    if (i < 0) out[1] = '-';
+    uint8_t* p = out + n;
+    do {
+      *--p = uint8_t('0' + u % 10);
+      u /= 10;
+    } while (u);
+    return n;
+  }
+  if (ttisshrstring(k)) {
+    const TString* s = tsvalue(k);
+    uint32_t len = s->shrlen;
+    if (len >= kFastKeyBytes) return 0;
+    out[0] = kTagString;
+    memcpy(out + 1, getstr(s), len);
+    return 1 + len;
+  }
+  return 0;
+}
+
+// Writes the value bytes of v at out (kFastValueBytes); returns their length, 0 for the general
+// path. Nil is not a value here (it deletes).
+static inline uint32_t fast_value(const TValue* v, uint8_t* out) {
+  switch (ttypetag(v)) {
+    case LUA_VNUMINT: {
+      lua_Integer i = ivalue(v);
+      out[0] = kTagInteger;
+      memcpy(out + 1, &i, 8);
+      return 9;
+    }
+    case LUA_VNUMFLT: {
+      lua_Number d = fltvalue(v);
+      out[0] = kTagFloat;
+      memcpy(out + 1, &d, 8);
+      return 9;
+    }
+    case LUA_VFALSE:
+    case LUA_VTRUE:
+      out[0] = kTagBoolean;
+      out[1] = ttistrue(v) ? 1 : 0;
+      return 2;
+    case LUA_VSHRSTR: {
+      const TString* s = tsvalue(v);
+      uint32_t len = s->shrlen;
+      if (len > kFastValueBytes - 5) return 0;
+      out[0] = kTagString;
+      memcpy(out + 1, &len, 4);
+      memcpy(out + 5, getstr(s), len);
+      return 5 + len;
+    }
+  }
+  return 0;
+}
+
 static int proxy_index(lua_State* L) {
+  StkId base = L->ci->func + 1;
+  if (L->top - base == 2) {  // (proxy, key): how Lua calls __index
+    uint8_t key[kFastKeyBytes];
+    uint32_t id = fast_proxy_id(s2v(base)), n;
+    if (id != 0 && (n = fast_key(s2v(base + 1), key)) != 0) {
+      host_get(L, id, key, n);
+      return 1;
+    }
+  }
   ext_get(L, check_proxy(L, 1), 2);
   return 1;
 }
 
 static int proxy_newindex(lua_State* L) {
+  StkId base = L->ci->func + 1;
+  if (L->top - base == 3) {  // (proxy, key, value): how Lua calls __newindex
+    uint8_t key[kFastKeyBytes], value[kFastValueBytes];
+    uint32_t id = fast_proxy_id(s2v(base)), kn, vn;
+    if (id != 0 && (kn = fast_key(s2v(base + 1), key)) != 0) {
+      const TValue* v = s2v(base + 2);
+      if (ttisnil(v)) {
+        if (js_ext_table_delete(id, key, kn) != 0) host_failed(L, "delete a key of", id);
+        return 0;
+      }
+      if ((vn = fast_value(v, value)) != 0) {
+        if (js_ext_table_set(id, key, kn, value, vn) != 0) host_failed(L, "store a value in", id);
+        return 0;
+      }
+    }
+  }
   ext_set(L, check_proxy(L, 1), 2, 3);
   return 0;
 }
+
+// }======
 
 static int proxy_len(lua_State* L) {
   lua_pushinteger(L, ext_len(L, check_proxy(L, 1)));

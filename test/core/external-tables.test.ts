@@ -102,6 +102,34 @@ describe('values', () => {
     expect(h.table(1).has('\x04kept')).toBe(false);
   });
 
+  it('short keys and scalar values (the fast path) and longer ones (the general path) give the same bytes', () => {
+    // proxy_index/proxy_newindex build short keys and scalar values on the native stack; the
+    // sizes on either side of their limits must come out exactly as docs/ABI.md says.
+    const u32 = (n: number) => String.fromCharCode(n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24);
+    const i64 = (v: bigint) => '\x02' + latin1Of(new Uint8Array(new BigInt64Array([v]).buffer));
+    const f64 = (v: number) => '\x03' + latin1Of(new Uint8Array(new Float64Array([v]).buffer));
+    const latin1Of = (b: Uint8Array) => String.fromCharCode(...b);
+    const cases: [string, string, string, string][] = [];
+    for (const n of [0, 1, 46, 47, 48, 49, 200]) cases.push([`string.rep("k", ${n})`, '\x04' + 'k'.repeat(n), '1', i64(1n)]);
+    for (const n of [0, 1, 58, 59, 60, 61, 5000]) cases.push(['"s"', '\x04s', `string.rep("v", ${n})`, '\x04' + u32(n) + 'v'.repeat(n)]);
+    for (const [lua, v] of [['0', 0n], ['-1', -1n], ['2^31', 2n ** 31n], ['math.maxinteger', 2n ** 63n - 1n], ['math.mininteger', -(2n ** 63n)]] as const) {
+      cases.push([lua, '\x02' + String(v), lua, typeof v === 'bigint' && lua.startsWith('2^') ? f64(Number(v)) : i64(v)]);
+    }
+    for (const [lua, v] of [['0.5', 0.5], ['-0.0', -0], ['1/0', Infinity], ['-1/0', -Infinity]] as const) cases.push(['"f"', '\x04f', lua, f64(v)]);
+    cases.push(['"b"', '\x04b', 'true', '\x01\x01'], ['"b"', '\x04b', 'false', '\x01\x00']);
+    for (const [key, keyBytes, value, valueBytes] of cases) {
+      h.table(1).clear();
+      h.run(`_home[${key}] = ${value}`);
+      expect([...h.table(1).keys()]).toEqual([keyBytes]);
+      expect(latin1Of(h.table(1).get(keyBytes)!)).toBe(valueBytes);
+      expect(h.run(`local v = ${value} local r = _home[${key}] return r == v or (r ~= r and v ~= v), math.type(r) == math.type(v)`)).toEqual([true, true]);
+      h.run(`_home[${key}] = nil`);
+      expect(h.table(1).size).toBe(0);
+    }
+    h.run('_home.nan = 0/0');
+    expect(h.run('local v = _home.nan return v ~= v')).toEqual([true]);
+  });
+
   it('a plain table is deep-copied into new external tables, shared references and cycles kept', () => {
     h.run(`
       local shared = {1, 2}

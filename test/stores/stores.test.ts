@@ -119,7 +119,7 @@ describe('transactional computes', () => {
     const lua = await Lua.create({ store, autosave: true });
     lua.compute('_home.a = 1 _home.t = { deep = { v = 1 }, list = { 1, 2, 3 } }');
     await lua.flush();
-    const before = new Map([...lua.host.tables].map(([id, t]) => [id, new Map(t)]));
+    const before = lua.host.snapshot();
     let error: unknown;
     try {
       fail(lua);
@@ -128,7 +128,7 @@ describe('transactional computes', () => {
     }
     expect(error).toBeInstanceOf(LuaError);
     expect((error as LuaError).kind).toBe(kind);
-    expect(lua.host.tables).toEqual(before);
+    expect(lua.host.snapshot()).toEqual(before);
     await lua.flush();
     expect(store.batches.length).toBe(1);
     expect(lua.compute('return _home.a, _home.t.deep.v, #_home.t.list').values).toEqual([1, 1, 3]);

@@ -1,16 +1,19 @@
-// The host side of external tables: JavaScript Maps keyed 1:1 by key bytes (as latin1
-// strings), the five imports of lua.wasm over them, keys paging, and per-compute transactions.
+// The host side of external tables: one HostTable per id (host/table.ts: integer keys in an
+// array part, small values as numbers and latin1 strings), the five imports of lua.wasm over
+// them, keys paging, and per-compute transactions.
 import type { ExternalTableImports } from '../abi/abi.js';
+import { HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, valueAt, valueBytes, valueLength } from './table.js';
+import type { HostKey, HostValue } from './table.js';
 
-/** One external table: key bytes (latin1) -> value bytes (codec). */
-export type HostTable = Map<string, Uint8Array>;
+export { HostTable } from './table.js';
+export type { HostKey, HostValue } from './table.js';
 
 /** Open traversal cursors kept at most (the least recently used is dropped). */
 export const MAX_CURSORS = 1024;
 
 interface Cursor {
-  iterator: Iterator<string>;
-  pending: string | undefined; // a key that did not fit the last page
+  keys: KeyCursor;
+  pending: string | undefined; // the bytes of a key that did not fit the last page
 }
 
 /** A change of one key since the last save: the new value, or undefined when deleted. */
@@ -20,27 +23,27 @@ export interface Change {
   value: Uint8Array | undefined;
 }
 
-/** The ids reachable from `roots` through references (values of tag 07) in `tables`. */
-export function reachableTables(tables: Map<number, Map<string, Uint8Array>>, roots: Iterable<number>): Set<number> {
+/**
+ * The ids reachable from `roots` through references (values of tag 07) in `tables`: the host's
+ * own tables, or a store's Maps of value bytes.
+ */
+export function reachableTables(tables: Map<number, HostTable | Map<string, Uint8Array>>, roots: Iterable<number>): Set<number> {
   const reachable = new Set<number>();
   const pending: number[] = [];
-  for (const id of roots) {
+  const visit = (id: number) => {
     if (!reachable.has(id)) {
       reachable.add(id);
       pending.push(id);
     }
-  }
+  };
+  for (const id of roots) visit(id);
   while (pending.length) {
     const t = tables.get(pending.pop() as number);
     if (!t) continue;
-    for (const v of t.values()) {
-      if (v.length === 5 && v[0] === 0x07) {
-        const id = (v[1] | (v[2] << 8) | (v[3] << 16) | (v[4] << 24)) >>> 0;
-        if (!reachable.has(id)) {
-          reachable.add(id);
-          pending.push(id);
-        }
-      }
+    const values: Iterable<HostValue> = t instanceof HostTable ? t.hostValues() : t.values();
+    for (const v of values) {
+      const id = refOf(v);
+      if (id >= 0) visit(id);
     }
   }
   return reachable;
@@ -57,12 +60,12 @@ export class TableHost {
   private nextCursor = 1;
   // Transaction of the running compute: (id, key, old value) triples in the order written,
   // undone in reverse. An array, not a Map: appending is the cheapest thing a write can do.
-  private undo: (number | string | Uint8Array | undefined)[] | undefined;
-  private undoLog: (number | string | Uint8Array | undefined)[] = [];
+  private undo: (HostKey | HostValue | undefined)[] | undefined;
+  private undoLog: (HostKey | HostValue | undefined)[] = [];
   // Keys changed since the last save, per table; tracked only once a store asks for it.
-  private dirty: Map<number, Set<string>> | undefined;
+  private dirty: Map<number, Set<HostKey>> | undefined;
   // (set, key) pairs: keys the running compute made dirty for the first time.
-  private newlyDirty: (Set<string> | string)[] = [];
+  private newlyDirty: (Set<HostKey> | HostKey)[] = [];
 
   /** Binds the host to the instance's memory (once the instance exists). */
   attach(memory: WebAssembly.Memory): void {
@@ -76,41 +79,47 @@ export class TableHost {
     return this.bytes;
   }
 
-  private key(ptr: number, len: number): string {
-    const m = this.mem();
-    switch (len) { // one flat string at once for the usual short keys
-      case 1: return String.fromCharCode(m[ptr]);
-      case 2: return String.fromCharCode(m[ptr], m[ptr + 1]);
-      case 3: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2]);
-      case 4: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2], m[ptr + 3]);
-      case 5: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2], m[ptr + 3], m[ptr + 4]);
-      case 6: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2], m[ptr + 3], m[ptr + 4], m[ptr + 5]);
-      case 7: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2], m[ptr + 3], m[ptr + 4], m[ptr + 5], m[ptr + 6]);
-      case 8: return String.fromCharCode(m[ptr], m[ptr + 1], m[ptr + 2], m[ptr + 3], m[ptr + 4], m[ptr + 5], m[ptr + 6], m[ptr + 7]);
-    }
-    if (len < 4096) return String.fromCharCode.apply(null, m.subarray(ptr, ptr + len) as unknown as number[]);
-    let s = '';
-    for (let i = 0; i < len; i += 4096) {
-      s += String.fromCharCode.apply(null, m.subarray(ptr + i, ptr + Math.min(len, i + 4096)) as unknown as number[]);
-    }
-    return s;
-  }
-
+  /** The table of an id, created empty when absent. */
   table(id: number): HostTable {
     let t = this.tables.get(id);
     if (!t) {
-      t = new Map();
+      t = new HostTable();
       this.tables.set(id, t);
     }
     return t;
   }
 
+  /** Replaces every table by those of a saved state (latin1 keys, value bytes). */
+  load(tables: Map<number, Map<string, Uint8Array> | HostTable>): void {
+    this.tables.clear();
+    for (const [id, t] of tables) this.tables.set(id, t instanceof HostTable ? t : HostTable.from(t));
+  }
+
+  /** Every table as a store keeps it: latin1 keys to value bytes. */
+  snapshot(): Map<number, Map<string, Uint8Array>> {
+    const out = new Map<number, Map<string, Uint8Array>>();
+    for (const [id, t] of this.tables) out.set(id, t.toMap());
+    return out;
+  }
+
   // {====== changes: every write goes through here
 
-  /** Stores (or, with undefined, deletes) a value, recording it for undo and for saving. */
-  write(id: number, key: string, value: Uint8Array | undefined): void {
+  /**
+   * Stores (or, with undefined, deletes) a value, recording it for undo and for saving. Keys and
+   * values are in host form (keyOf, valueOf).
+   */
+  write(id: number, key: HostKey, value: HostValue | undefined): void {
     let t = this.tables.get(id);
-    if (this.undo) this.undo.push(id, key, t?.get(key));
+    let old: HostValue | undefined;
+    if (value === undefined) {
+      if (t === undefined) return;
+      old = t.removeKey(key);
+      if (old === undefined) return; // deleting an absent key changes nothing
+    } else {
+      if (t === undefined) this.tables.set(id, (t = new HostTable()));
+      old = t.putKey(key, value);
+    }
+    if (this.undo) this.undo.push(id, key, old);
     if (this.dirty) {
       let d = this.dirty.get(id);
       if (!d) this.dirty.set(id, (d = new Set()));
@@ -119,12 +128,6 @@ export class TableHost {
       // A key first dirtied by this compute is clean again if the compute is rolled back.
       if (d.size !== before && this.undo) this.newlyDirty.push(d, key);
     }
-    if (value === undefined) {
-      t?.delete(key);
-      return;
-    }
-    if (!t) this.tables.set(id, (t = new Map()));
-    t.set(key, value);
   }
 
   /** Starts recording a compute's changes. */
@@ -149,15 +152,15 @@ export class TableHost {
     this.undo = undefined;
     if (!undo) return;
     const dirty = this.newlyDirty;
-    for (let i = 0; i < dirty.length; i += 2) (dirty[i] as Set<string>).delete(dirty[i + 1] as string);
+    for (let i = 0; i < dirty.length; i += 2) (dirty[i] as Set<HostKey>).delete(dirty[i + 1] as HostKey);
     dirty.length = 0;
     for (let i = undo.length - 3; i >= 0; i -= 3) {
       const id = undo[i] as number;
-      const key = undo[i + 1] as string;
-      const old = undo[i + 2] as Uint8Array | undefined;
+      const key = undo[i + 1] as HostKey;
+      const old = undo[i + 2] as HostValue | undefined;
       const t = this.table(id);
-      if (old === undefined) t.delete(key);
-      else t.set(key, old);
+      if (old === undefined) t.removeKey(key);
+      else t.putKey(key, old);
       if (t.size === 0) this.tables.delete(id);
     }
     if (undo.length > 4096) this.undoLog = [];
@@ -192,19 +195,32 @@ export class TableHost {
     if (!this.dirty) return changes;
     for (const [id, keys] of this.dirty) {
       const t = this.tables.get(id);
-      for (const key of keys) changes.push({ id, key, value: t?.get(key) });
+      for (const key of keys) {
+        const v = t?.getKey(key);
+        changes.push({ id, key: keyText(key), value: v === undefined ? undefined : valueBytes(v) });
+      }
     }
     this.dirty.clear();
     return changes;
   }
 
   /** Puts changes back (a save that failed must be retried later). */
-  restoreChanges(changes: Change[]): void {
+  restoreChanges(changes: Iterable<{ id: number; key: string }>): void {
     this.trackChanges();
     for (const c of changes) {
       let d = this.dirty!.get(c.id);
       if (!d) this.dirty!.set(c.id, (d = new Set()));
-      d.add(c.key);
+      d.add(keyOf(c.key));
+    }
+  }
+
+  /** Marks every key of every table as changed (the next save writes all of it). */
+  markAllChanged(): void {
+    this.trackChanges();
+    for (const [id, t] of this.tables) {
+      let d = this.dirty!.get(id);
+      if (!d) this.dirty!.set(id, (d = new Set()));
+      for (const k of t.hostKeys()) d.add(k);
     }
   }
 
@@ -224,7 +240,8 @@ export class TableHost {
     return {
       js_ext_table_set: (id, kp, kl, vp, vl) => {
         try {
-          this.write(id >>> 0, this.key(kp, kl), this.mem().slice(vp, vp + vl));
+          const m = this.mem();
+          this.write(id >>> 0, keyAt(m, kp, kl), valueAt(m, vp, vl));
           return 0;
         } catch (e) {
           return this.fail(e);
@@ -232,13 +249,12 @@ export class TableHost {
       },
       js_ext_table_get: (id, kp, kl, vp, max) => {
         try {
-          const v = this.tables.get(id >>> 0)?.get(this.key(kp, kl));
-          if (v === undefined) return -1;
-          const n = v.length;
-          if (n > max >>> 0) return n; // "call again with a buffer of n bytes"
           const m = this.mem();
-          if (n <= 16) for (let i = 0; i < n; i++) m[vp + i] = v[i]; // scalars: faster than set()
-          else m.set(v, vp);
+          const v = this.tables.get(id >>> 0)?.getKey(keyAt(m, kp, kl));
+          if (v === undefined) return -1;
+          const n = valueLength(v);
+          if (n > max >>> 0) return n; // "call again with a buffer of n bytes"
+          putValue(m, vp, v);
           return n;
         } catch (e) {
           return this.fail(e, -2); // -1 would read as "absent": any other negative is an error
@@ -246,8 +262,7 @@ export class TableHost {
       },
       js_ext_table_delete: (id, kp, kl) => {
         try {
-          const key = this.key(kp, kl);
-          if (this.tables.get(id >>> 0)?.has(key)) this.write(id >>> 0, key, undefined);
+          this.write(id >>> 0, keyAt(this.mem(), kp, kl), undefined);
           return 0;
         } catch (e) {
           return this.fail(e);
@@ -271,7 +286,7 @@ export class TableHost {
     let cursor = view.getUint32(buf, true);
     let state: Cursor | undefined;
     if (cursor === 0) {
-      state = { iterator: (this.tables.get(id) ?? new Map<string, Uint8Array>()).keys(), pending: undefined };
+      state = { keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
       cursor = this.nextCursor++;
       if (this.nextCursor > 0xffffffff) this.nextCursor = 1;
     } else {
@@ -283,12 +298,12 @@ export class TableHost {
     for (;;) {
       let key = state.pending;
       if (key === undefined) {
-        const next = state.iterator.next();
-        if (next.done) {
+        const next = state.keys.next();
+        if (next === undefined) {
           view.setUint32(buf, 0, true);
           return pos;
         }
-        key = next.value;
+        key = keyText(next);
       }
       if (pos + 4 + key.length > max) {
         state.pending = key;

@@ -6,7 +6,8 @@ import {
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
-import { TableHost } from '../host/tables.js';
+import { HostTable, TableHost } from '../host/tables.js';
+import { keyOf, valueOf } from '../host/table.js';
 import { crc32, decodeState, encodeState, ImageBuildError, Reader, StateCorruptError, Writer } from '../stores/format.js';
 import { MemoryStore } from '../stores/memory.js';
 import { dropUnreachable, Store, TablesState } from '../stores/types.js';
@@ -84,14 +85,14 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
   /** Stores `value` (objects, arrays and Maps become new external tables); undefined deletes. */
   set(key: JsKey, value: unknown): this {
     const k = hostKey(key);
-    this.lua.host.write(this.id, k, value === undefined || value === null ? undefined : this.lua.encode(value));
+    this.lua.host.write(this.id, keyOf(k), value === undefined || value === null ? undefined : valueOf(this.lua.encode(value)));
     return this;
   }
 
   delete(key: JsKey): boolean {
     const k = hostKey(key);
     const had = this.map()?.has(k) ?? false;
-    if (had) this.lua.host.write(this.id, k, undefined);
+    if (had) this.lua.host.write(this.id, keyOf(k), undefined);
     return had;
   }
 
@@ -190,8 +191,7 @@ export class Lua {
   }
 
   private restoreTables(state: TablesState): void {
-    this.host.tables.clear();
-    for (const [id, t] of state.tables) this.host.tables.set(id, t);
+    this.host.load(state.tables);
     this.exports.attach_memory_table(state.homeId);
     this.exports.sync_external_table_counter(state.nextId);
   }
@@ -240,7 +240,7 @@ export class Lua {
     return {
       homeId: this.exports.get_memory_table_id(),
       nextId: this.exports.get_external_table_counter(),
-      tables: new Map(this.host.tables),
+      tables: this.host.snapshot(),
     };
   }
 
@@ -286,7 +286,7 @@ export class Lua {
     memory.set(r.bytes_(size));
     const { state } = decodeState(bytes.subarray(r.at, bytes.length - 4), 'the VM image');
     const lua = new Lua(exports, host, options);
-    for (const [tid, t] of state.tables) host.tables.set(tid, t);
+    host.load(state.tables);
     host.trackChanges();
     host.restoreChanges(allChanges(state));
     if (options.instructionLimit !== undefined) lua.setInstructionLimit(options.instructionLimit);
@@ -474,7 +474,7 @@ export class Lua {
     seen.set(object, table.id);
     const put = (k: unknown, v: unknown) => {
       if (v === undefined || v === null) return;
-      this.host.write(table.id, hostKey(k), this.encode(v, seen));
+      this.host.write(table.id, keyOf(hostKey(k)), valueOf(this.encode(v, seen)));
     };
     if (Array.isArray(value)) value.forEach((v, i) => put(i + 1, v));
     else if (value instanceof Map) for (const [k, v] of value) put(k, v);
@@ -489,7 +489,7 @@ export class Lua {
     if (done !== undefined) return done;
     const entries: [JsKey, unknown][] = [];
     const out: { value: unknown } = { value: undefined };
-    const map = this.host.tables.get(id) ?? new Map<string, Uint8Array>();
+    const map = this.host.tables.get(id) ?? new HostTable();
     const keys = [...map.keys()].map((k) => decodeKey(fromLatin1(k)));
     const n = keys.length;
     const isArray = n > 0 && keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n);
