@@ -2,6 +2,7 @@
 // signatures, _initialize optional, and room for the Lua heap.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parseWasm, RawHost, WASM_PATH, wasmModule, str, WasmFuncType } from '../support/raw-host';
 
 const abiDoc = readFileSync(join(__dirname, '..', '..', 'docs', 'ABI.md'), 'utf8');
@@ -37,6 +38,12 @@ describe('the memory', () => {
     expect(layout.memories).toEqual([{ min: 32, max: 32 }]);
     expect(layout.imports.filter((i) => i.kind === 'memory')).toEqual([]);
     expect(layout.exports.filter((e) => e.kind === 'memory').map((e) => e.name)).toEqual(['memory']);
+  });
+
+  it('is at most 250 KB, and 100 KB gzipped (issue 2\'s budget; the cold files are built for size)', () => {
+    const bytes = readFileSync(WASM_PATH);
+    expect(bytes.length).toBeLessThanOrEqual(250 * 1024);
+    expect(gzipSync(bytes, { level: 9 }).length).toBeLessThanOrEqual(100 * 1024);
   });
 
   it('is 2,097,152 bytes in an instance and never grows', () => {

@@ -8,6 +8,9 @@ import type { HostKey, HostValue } from './table.js';
 export { HostTable } from './table.js';
 export type { HostKey, HostValue } from './table.js';
 
+/** Undo log slots kept between computes (3 per write: about 4 MB at most). */
+const UNDO_KEEP = 1 << 19;
+
 /** Open traversal cursors kept at most (the least recently used is dropped). */
 export const MAX_CURSORS = 1024;
 
@@ -59,9 +62,11 @@ export class TableHost {
   private cursors = new Map<number, Cursor>();
   private nextCursor = 1;
   // Transaction of the running compute: (id, key, old value) triples in the order written,
-  // undone in reverse. An array, not a Map: appending is the cheapest thing a write can do.
-  private undo: (HostKey | HostValue | undefined)[] | undefined;
+  // undone in reverse. One array written by index and kept from compute to compute (up to
+  // UNDO_KEEP slots), so that a compute writing much does not grow it again each time.
+  private undoing = false;
   private undoLog: (HostKey | HostValue | undefined)[] = [];
+  private undoLen = 0;
   // Keys changed since the last save, per table; tracked only once a store asks for it.
   private dirty: Map<number, Set<HostKey>> | undefined;
   // (set, key) pairs: keys the running compute made dirty for the first time.
@@ -119,42 +124,48 @@ export class TableHost {
       if (t === undefined) this.tables.set(id, (t = new HostTable()));
       old = t.putKey(key, value);
     }
-    if (this.undo) this.undo.push(id, key, old);
+    if (this.undoing) {
+      const u = this.undoLog;
+      const n = this.undoLen;
+      u[n] = id;
+      u[n + 1] = key;
+      u[n + 2] = old;
+      this.undoLen = n + 3;
+    }
     if (this.dirty) {
       let d = this.dirty.get(id);
       if (!d) this.dirty.set(id, (d = new Set()));
       const before = d.size;
       d.add(key);
       // A key first dirtied by this compute is clean again if the compute is rolled back.
-      if (d.size !== before && this.undo) this.newlyDirty.push(d, key);
+      if (d.size !== before && this.undoing) this.newlyDirty.push(d, key);
     }
   }
 
   /** Starts recording a compute's changes. */
   begin(): void {
-    const log = this.undoLog; // one array, reused: most computes write nothing
-    if (log.length !== 0) log.length = 0;
-    this.undo = log;
+    this.undoing = true;
+    this.undoLen = 0;
     if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
     this.error = undefined;
   }
 
   /** Keeps the compute's changes. */
   commit(): void {
-    if (this.undoLog.length > 4096) this.undoLog = []; // do not keep a large log alive
-    this.undo = undefined;
+    this.undoing = false;
+    this.forgetUndo();
     if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
   }
 
   /** Undoes every change of the compute: each table is exactly as before it. */
   rollback(): void {
-    const undo = this.undo;
-    this.undo = undefined;
-    if (!undo) return;
+    if (!this.undoing) return;
+    this.undoing = false;
     const dirty = this.newlyDirty;
     for (let i = 0; i < dirty.length; i += 2) (dirty[i] as Set<HostKey>).delete(dirty[i + 1] as HostKey);
     dirty.length = 0;
-    for (let i = undo.length - 3; i >= 0; i -= 3) {
+    const undo = this.undoLog;
+    for (let i = this.undoLen - 3; i >= 0; i -= 3) {
       const id = undo[i] as number;
       const key = undo[i + 1] as HostKey;
       const old = undo[i + 2] as HostValue | undefined;
@@ -163,8 +174,16 @@ export class TableHost {
       else t.putKey(key, old);
       if (t.size === 0) this.tables.delete(id);
     }
-    if (undo.length > 4096) this.undoLog = [];
-    else undo.length = 0;
+    this.forgetUndo();
+  }
+
+  // Lets go of the old values the log refers to; keeps the log's room unless it is very large.
+  private forgetUndo(): void {
+    const n = this.undoLen;
+    if (n === 0) return;
+    this.undoLen = 0;
+    if (this.undoLog.length > UNDO_KEEP) this.undoLog = [];
+    else this.undoLog.fill(undefined, 0, n);
   }
 
   /**
