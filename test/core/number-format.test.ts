@@ -50,3 +50,113 @@ describe('numbers to text', () => {
     expect(ours).toBe(native);
   });
 });
+
+// lua-home's strtod is musl's scanner converted to double (cpp/strtod.c): Lua's tonumber, the
+// lexer and key decoding all read numbers through it. It must round exactly as a correctly
+// rounded strtod does: V8's Number() is one (it keeps every digit that matters).
+describe('text to numbers', () => {
+  let seed = 0x9e3779b9;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    seed ^= seed >>> 13;
+    return (seed >>> 0) % n;
+  };
+  const bits = new DataView(new ArrayBuffer(8));
+  const randomDouble = () => {
+    bits.setUint32(0, rnd(2 ** 32));
+    bits.setUint32(4, rnd(2 ** 32));
+    return bits.getFloat64(0);
+  };
+  // The exact decimal expansion of k * 2^e.
+  const exact = (k: bigint, e: number): string => {
+    if (e >= 0) return (k << BigInt(e)).toString();
+    const digits = (k * 5n ** BigInt(-e)).toString().padStart(-e + 1, '0');
+    return digits.slice(0, digits.length + e) + '.' + digits.slice(digits.length + e);
+  };
+  // The midpoint between a finite positive double and the next one up, exactly, in decimal.
+  const midpoint = (x: number): string => {
+    bits.setFloat64(0, x);
+    const hi = bits.getUint32(0), lo = bits.getUint32(4);
+    const be = (hi >>> 20) & 0x7ff;
+    let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+    if (be !== 0) m |= 1n << 52n;
+    const e = (be === 0 ? 1 : be) - 1075;
+    return exact(2n * m + 1n, e - 1);
+  };
+
+  function inputs(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < 1800; i++) {
+      const x = Math.abs(randomDouble());
+      if (Number.isFinite(x)) {
+        out.push(String(x), x.toPrecision(17), x.toExponential(20), x.toPrecision(rnd(16) + 1));
+        if (x > 1e-200 && x < 1e200) {
+          const mid = midpoint(x); // a tie: rounds to the even neighbour
+          out.push(mid, mid + '0000000000001', mid.replace(/5$/, '49999'));
+        }
+      }
+      let digits = String(rnd(9) + 1);
+      for (let n = rnd(40); n > 0; n--) digits += String(rnd(10));
+      const point = rnd(digits.length + 1);
+      out.push(`${digits.slice(0, point)}.${digits.slice(point) || '0'}e${rnd(680) - 350}`);
+    }
+    for (let i = 0; i < 300; i++) {
+      const sub = rnd(2 ** 31) * 2 ** -1074 * (rnd(2) ? 1 : 2 ** -20); // subnormals and their ties
+      out.push(String(sub), sub > 0 ? midpoint(sub) : '0');
+    }
+    out.push('2.4703282292062327e-324', '2.4703282292062328e-324', '4.9406564584124654e-324', '1e-400',
+      '1.7976931348623157e308', '1.7976931348623158e308', '1.7976931348623159e308', '1e309', '0.0', '-0.0',
+      '9007199254740993', '9007199254740992.5', '0.1', '  1.5e3  ', '123456789012345678901234567890',
+      '0x1p-1074', '0x1.fffffffffffffp1023', '0x1.fffffffffffff8p1023', '0x.8p1', '0xA.8p0', '0x1p-1075', '0x10');
+    return out;
+  }
+
+  const expected = (s: string) => (/^\s*-?0x/i.test(s) ? hexValue(s.trim()) : Number(s));
+  function hexValue(s: string): number {
+    const m = /^(-?)0x([0-9a-f]*)\.?([0-9a-f]*)p([-+]?\d+)$/i.exec(s);
+    if (!m) return Number(s);
+    const mant = BigInt('0x' + (m[2] + m[3] || '0'));
+    const e = Number(m[4]) - 4 * m[3].length;
+    // Round through the exact decimal, which Number() rounds correctly.
+    const v = Number(exact(mant, e));
+    return m[1] ? -v : v;
+  }
+
+  it('tonumber rounds every input as a correctly rounded strtod does (random, ties, subnormals, hex)', () => {
+    const h = RawHost.create();
+    const all = inputs();
+    let checked = 0;
+    const bad: string[] = [];
+    for (let i = 0; i < all.length; ) {
+      const batch: string[] = [];
+      let size = 0;
+      while (i < all.length && size < 50_000) {
+        batch.push(all[i]);
+        size += all[i++].length + 4;
+      }
+      const code = `local S = {${batch.map((s) => `"${s}"`).join(',')}}
+        local out = {} for i, s in ipairs(S) do out[i] = string.pack("<d", tonumber(s) * 1.0) end
+        return table.concat(out)`;
+      const got = h.run(code)[0] as Uint8Array;
+      const view = new DataView(got.buffer, got.byteOffset, got.byteLength);
+      batch.forEach((s, j) => {
+        const want = expected(s);
+        const ours = view.getFloat64(8 * j, true);
+        checked++;
+        if (!Object.is(ours, want)) bad.push(`${s.length > 60 ? s.slice(0, 60) + '…' : s}: ${ours} (want ${want})`);
+      });
+    }
+    expect(checked).toBeGreaterThan(12_000);
+    expect(bad.slice(0, 10)).toEqual([]);
+  });
+
+  it('the lexer and integer-or-float rules are Lua\'s', () => {
+    const h = RawHost.create();
+    expect(h.run('return 0.1 + 0.2, 1e308 * 10, 2^53 + 1.0, tonumber("1e"), tonumber("inf"), tonumber("nan"), tonumber(" 0x10 "), math.type(tonumber("10")), math.type(tonumber("1e1"))'))
+      .toEqual([0.1 + 0.2, Infinity, 2 ** 53, null, null, null, 16n, str2('integer'), str2('float')]);
+  });
+});
+
+function str2(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
