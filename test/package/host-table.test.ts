@@ -196,3 +196,24 @@ describe('the VM over the host forms', () => {
       return n, sum, #_home == 0 or #_home == 1000, _home[1e15], _home[0] == math.mininteger`).values).toEqual([505, 3 * 375250, true, 1, true]);
   });
 });
+
+describe('without Node\'s Buffer (browsers)', () => {
+  it('bytes become the same latin1 strings', () => {
+    const saved = globalThis.Buffer;
+    let table: typeof import('../../js/src/host/table') | undefined;
+    try {
+      (globalThis as { Buffer?: unknown }).Buffer = undefined;
+      jest.isolateModules(() => {
+        table = require('../../js/src/host/table');
+      });
+    } finally {
+      globalThis.Buffer = saved;
+    }
+    for (const n of [0, 5, 11, 40, 4095, 4096, 4097, 9000]) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 131 + 7) & 255);
+      const s = table!.latin1At(bytes, 0, n);
+      expect(s).toBe(latin1(bytes));
+      expect(table!.latin1At(bytes, 1, Math.max(0, n - 1))).toBe(latin1(bytes.subarray(1)));
+    }
+  });
+});

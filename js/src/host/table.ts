@@ -43,13 +43,31 @@ export function latin1At(m: Uint8Array, p: number, len: number): string {
     case 9: return String.fromCharCode(m[p], m[p + 1], m[p + 2], m[p + 3], m[p + 4], m[p + 5], m[p + 6], m[p + 7], m[p + 8]);
     case 10: return String.fromCharCode(m[p], m[p + 1], m[p + 2], m[p + 3], m[p + 4], m[p + 5], m[p + 6], m[p + 7], m[p + 8], m[p + 9]);
   }
-  if (len <= 4096) return String.fromCharCode.apply(null, m.subarray(p, p + len) as unknown as number[]);
+  if (NodeBuffer) { // Node: a native conversion, about twice as fast
+    if (m !== bufferOf) {
+      bufferOf = m;
+      buffer = NodeBuffer.from(m.buffer, m.byteOffset, m.byteLength);
+    }
+    return buffer!.toString('latin1', p, p + len);
+  }
   let s = '';
   for (let i = 0; i < len; i += 4096) {
-    s += String.fromCharCode.apply(null, m.subarray(p + i, p + Math.min(len, i + 4096)) as unknown as number[]);
+    const n = Math.min(4096, len - i);
+    scratch.length = n; // a plain array: apply() takes it faster than a typed array
+    for (let j = 0; j < n; j++) scratch[j] = m[p + i + j];
+    s += String.fromCharCode.apply(null, scratch);
   }
+  scratch.length = 0;
   return s;
 }
+
+interface NodeBufferLike {
+  toString(encoding: 'latin1', start: number, end: number): string;
+}
+const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, offset: number, length: number): NodeBufferLike } }).Buffer;
+let bufferOf: Uint8Array | undefined;
+let buffer: NodeBufferLike | undefined;
+const scratch: number[] = [];
 
 /** The host form of the key bytes at `p`. */
 export function keyAt(m: Uint8Array, p: number, len: number): HostKey {
@@ -77,9 +95,19 @@ export function keyAt(m: Uint8Array, p: number, len: number): HostKey {
 export function keyOf(latin1: string): HostKey {
   const n = latin1.length;
   if (n < 2 || n > 17 || latin1.charCodeAt(0) !== TAG_INTEGER) return latin1;
-  const m = new Uint8Array(n);
-  for (let i = 0; i < n; i++) m[i] = latin1.charCodeAt(i);
-  return keyAt(m, 0, n);
+  // The same rules as keyAt, on the string.
+  let i = 1;
+  const neg = latin1.charCodeAt(1) === 0x2d;
+  if (neg) i++;
+  const first = latin1.charCodeAt(i) - 0x30;
+  if (n - i > 15 || !((first >= 1 && first <= 9) || (first === 0 && i + 1 === n && !neg))) return latin1;
+  let v = first;
+  for (i++; i < n; i++) {
+    const d = latin1.charCodeAt(i) - 0x30;
+    if (!(d >= 0 && d <= 9)) return latin1;
+    v = v * 10 + d;
+  }
+  return neg ? -v : v;
 }
 
 /** The key bytes of a host key, as a latin1 string. */
