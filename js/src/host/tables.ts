@@ -259,7 +259,8 @@ export class TableHost {
     return {
       js_ext_table_set: (id, kp, kl, vp, vl) => {
         try {
-          const m = this.mem();
+          let m: Uint8Array = this.bytes;
+          if (m.byteLength === 0) m = this.mem();
           this.write(id >>> 0, keyAt(m, kp, kl), valueAt(m, vp, vl));
           return 0;
         } catch (e) {
@@ -268,7 +269,8 @@ export class TableHost {
       },
       js_ext_table_get: (id, kp, kl, vp, max) => {
         try {
-          const m = this.mem();
+          let m: Uint8Array = this.bytes;
+          if (m.byteLength === 0) m = this.mem();
           const v = this.tables.get(id >>> 0)?.getKey(keyAt(m, kp, kl));
           if (v === undefined) return -1;
           const n = valueLength(v);
