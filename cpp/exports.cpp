@@ -148,6 +148,12 @@ int32_t lua_error_result(lua_State* L, int status) {
                    : g.limit_hit           ? kErrorLimit
                    : g.host_failed         ? kErrorHost
                                            : kErrorRuntime;
+  const char* text;
+  if (kind == kErrorLimit && !((text = lua_tostring(L, -1)) && strstr(text, "instruction limit exceeded"))) {
+    // The limit surfaced as another error (a pattern match stopped by it): say what happened.
+    lua_pop(L, 1);
+    lua_pushfstring(L, "instruction limit exceeded (%I instructions)", (lua_Integer)g.instruction_limit);
+  }
   lua_pushcfunction(L, error_message);
   lua_insert(L, -2);
   size_t len = 0;

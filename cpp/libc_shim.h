@@ -14,6 +14,7 @@ void lh_output_write(const char *s, size_t len);   /* captured output (output.cp
 time_t lh_time(time_t *t);                         /* host-fed clock (vm.cpp) */
 clock_t lh_clock(void);
 void lh_on_resume(void *L);                        /* a coroutine resumes (vm.cpp) */
+void lh_steps_ran_out(void);                       /* marks the compute as stopped (vm.cpp) */
 FILE *lh_no_file(void);                            /* always NULL: there are no files */
 int lh_no_char(FILE *f);                           /* always EOF */
 #ifdef __cplusplus
@@ -62,6 +63,21 @@ struct LhSignal {
   }
 };
 #define l_signalT LhSignal
+
+/* lstrlib.c: the pattern matcher backtracks inside one C call, where the VM counts no steps,
+** so `string.find(s, ".-.-.-.-x")` could run for hours under any limit. lstrlib.c alone is built
+** with Lua's luai_unlikely(x) defined as lh_pattern_step(x) (CMakeLists.txt): every match()
+** entry (each backtracking attempt) tests 'matchdepth' through it and so counts one step; its
+** other uses are rare error checks. When the steps run out it answers true: the check it sits in
+** raises that function's error at once (with lh_steps_ran_out marking the compute, which then
+** fails as 'limit' with the limit's own message). */
+static inline bool lh_pattern_step(bool x) {
+  if (x) return true;
+  if (--lh_steps_left >= 0) return false;
+  lh_steps_left = -1;
+  lh_steps_ran_out();
+  return true;
+}
 #endif
 
 /* lauxlib.h: print, warnings and panics */

@@ -200,6 +200,10 @@ void lh_on_resume(void* L) {
   if (lh::g_vm.L) lh::apply_limit_hook(static_cast<lua_State*>(L));
 }
 
+void lh_steps_ran_out(void) {
+  if (lh::g_vm.instruction_limit != 0) lh::g_vm.limit_hit = true;
+}
+
 FILE* lh_no_file(void) { return nullptr; }
 int lh_no_char(FILE*) { return EOF; }
 

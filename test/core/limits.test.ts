@@ -42,6 +42,26 @@ describe('the instruction limit', () => {
     expect(Number(n)).toBeLessThanOrEqual(10000);
   });
 
+  it('stops pattern matching that backtracks for ever, inside one library call', () => {
+    // Without a step per backtracking attempt these run for hours: the VM counts no steps while
+    // string.find is running.
+    h.exports.set_instruction_limit(10000);
+    for (const code of [
+      'return string.find(string.rep("a", 5000), string.rep("a-", 12) .. "b")',
+      'return string.match(string.rep("x", 4000), string.rep(".-", 9) .. "y")',
+      'for w in string.gmatch(string.rep("ab", 3000), "(.-)(.-)(.-)(.-)c") do end',
+      'return (string.gsub(string.rep("a", 3000), string.rep("a*", 8) .. "b", ""))',
+      'local ok, e = pcall(string.find, string.rep("a", 5000), string.rep(".-", 10) .. "b") return "absorbed", e',
+    ]) {
+      expect([code, h.compute(code)]).toMatchObject([code, { ok: false, kind: 4, message: MESSAGE }]);
+    }
+    // Ordinary matching is not disturbed: a step per attempt, like any loop.
+    expect(h.run('return (string.gsub(string.rep("ab", 100), "(a)(b)", "%2%1"))').map(str)).toEqual(['ba'.repeat(100)]);
+    expect(h.run('return string.find("hello world", "o w")')).toEqual([5n, 7n]);
+    h.exports.set_instruction_limit(0); // Lua's own depth check still applies, with its own message
+    expect(h.fail('return string.find(string.rep("a", 300), string.rep("a?", 300) .. string.rep("a", 300))').message).toContain('pattern too complex');
+  });
+
   it('0 removes the limit', () => {
     h.exports.set_instruction_limit(10000);
     h.exports.set_instruction_limit(0);
