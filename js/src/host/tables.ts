@@ -233,16 +233,6 @@ export class TableHost {
     }
   }
 
-  /** Marks every key of every table as changed (the next save writes all of it). */
-  markAllChanged(): void {
-    this.trackChanges();
-    for (const [id, t] of this.tables) {
-      let d = this.dirty!.get(id);
-      if (!d) this.dirty!.set(id, (d = new Set()));
-      for (const k of t.hostKeys()) d.add(k);
-    }
-  }
-
   get hasChanges(): boolean {
     return (this.dirty?.size ?? 0) > 0;
   }
