@@ -16,17 +16,8 @@ namespace lh {
 // {====== keys
 
 static void put_decimal_integer(Bytes& out, lua_Integer i) {
-  // By hand: integer keys are the hottest path of external tables, and snprintf is slow.
-  char text[24];
-  char* end = text + sizeof text;
-  char* p = end;
-  uint64_t u = i < 0 ? 0 - uint64_t(i) : uint64_t(i);
-  do {
-    *--p = char('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (i < 0) *--p = '-';
-  out.append(p, uint32_t(end - p));
+  char text[24];  // by hand (libc_shim.h): integer keys are the hottest path of external tables
+  out.append(text, uint32_t(lh_format_integer(text, sizeof text, i)));
 }
 
 static void put_shortest_float(Bytes& out, double d) {

@@ -467,20 +467,9 @@ static inline uint32_t fast_proxy_id(const TValue* o) {
 
 // Writes the key bytes of k at out (kFastKeyBytes); returns their length, 0 for the general path.
 static inline uint32_t fast_key(const TValue* k, uint8_t* out) {
-  if (ttisinteger(k)) {
-    lua_Integer i = ivalue(k);
-    uint64_t u = i < 0 ? 0 - uint64_t(i) : uint64_t(i);
-    uint32_t digits = 1;
-    for (uint64_t v = u; v >= 10; v /= 10) ++digits;
-    uint32_t n = 1 + (i < 0) + digits;
+  if (ttisinteger(k)) {  // the text tostring gives (libc_shim.h), as encode_key writes it
     out[0] = kTagInteger;
-    if (i < 0) out[1] = '-';
-    uint8_t* p = out + n;
-    do {
-      *--p = uint8_t('0' + u % 10);
-      u /= 10;
-    } while (u);
-    return n;
+    return 1 + uint32_t(lh_format_integer(reinterpret_cast<char*>(out + 1), kFastKeyBytes - 1, ivalue(k)));
   }
   if (ttisshrstring(k)) {
     const TString* s = tsvalue(k);

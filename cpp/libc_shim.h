@@ -105,9 +105,21 @@ static inline bool lh_pattern_step(bool x) {
 ** its integer path goes through the FILE machinery, and wasm32 has no fast long double. The
 ** output is byte for byte what "%lld" and "%.14g" print; everything else still uses snprintf. */
 static inline int lh_format_integer(char *s, size_t sz, long long v) {
-  char tmp[24];
-  int n = 0;
   unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+  int n = 1 + (v < 0);
+  for (unsigned long long t = u; t >= 10; t /= 10) n++;
+  if ((size_t)n < sz) { /* the usual case: the text and its NUL fit, written in place */
+    char *p = s + n;
+    *p = '\0';
+    do {
+      *--p = (char)('0' + (int)(u % 10));
+      u /= 10;
+    } while (u != 0);
+    if (v < 0) *--p = '-';
+    return n;
+  }
+  char tmp[24]; /* too small: snprintf's truncation */
+  n = 0;
   do {
     tmp[n++] = (char)('0' + (int)(u % 10));
     u /= 10;

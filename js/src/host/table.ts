@@ -80,22 +80,10 @@ export function keyAt(m: Uint8Array, p: number, len: number): HostKey {
 
 /** The host form of key bytes given as a latin1 string. */
 export function keyOf(latin1: string): HostKey {
-  const n = latin1.length;
-  if (n < 2 || n > 17 || latin1.charCodeAt(0) !== TAG_INTEGER) return latin1;
-  // The same rules as keyAt, on the string.
-  let i = 1;
-  const neg = latin1.charCodeAt(1) === 0x2d;
-  if (neg) i++;
-  const first = latin1.charCodeAt(i) - 0x30;
-  if (n - i > 15 || !((first >= 1 && first <= 9) || (first === 0 && i + 1 === n && !neg))) return latin1;
-  let v = first;
-  for (i++; i < n; i++) {
-    const d = latin1.charCodeAt(i) - 0x30;
-    if (!(d >= 0 && d <= 9)) return latin1;
-    v = v * 10 + d;
-  }
-  return neg ? -v : v;
+  // The same rules as keyAt (canonical, at most 15 digits), on the string.
+  return CANONICAL_INTEGER.test(latin1) ? Number(latin1.slice(1)) : latin1;
 }
+const CANONICAL_INTEGER = /^\x02(?:0|-?[1-9][0-9]{0,14})$/;
 
 /** The key bytes of a host key, as a latin1 string. */
 export function keyText(k: HostKey): string {
