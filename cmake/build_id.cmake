@@ -1,7 +1,12 @@
 # Writes OUT (a header defining LH_BUILD_ID) from the SHA-256 of every source file and the
-# compile flags, so that VM images made by one build of lua.wasm are refused by another.
-# Usage: cmake -DOUT=... -DFLAGS=... -DSOURCES=a;b;c -P build_id.cmake
-set(all "${FLAGS}")
+# compile flags and the compiler's version (another compiler lays memory out differently), so
+# that VM images made by one build of lua.wasm are refused by another.
+# Usage: cmake -DOUT=... [-DSTAMP=...] -DFLAGS=... -DCOMPILER=... -DSOURCES=a;b;c -P build_id.cmake
+# OUT is rewritten only when the id changes; STAMP, when given, is touched every time.
+if(STAMP)
+  file(TOUCH "${STAMP}")
+endif()
+set(all "${FLAGS}|${COMPILER}|")
 foreach(f IN LISTS SOURCES)
   file(SHA256 "${f}" h)
   string(APPEND all "${h}")

@@ -1,4 +1,5 @@
 // The value codec and key encoding: Lua values to bytes and back, refusing what cannot cross.
+// Public API only.
 #include "codec.h"
 
 #include <errno.h>
@@ -7,16 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ext_table.h"
+#include "host_calls.h"
 #include "lh_limits.h"
-#include "vm.h"
+#include "numfmt.h"
+#include "proxy.h"
 
 namespace lh {
 
 // {====== keys
 
 static void put_decimal_integer(Bytes& out, lua_Integer i) {
-  char text[24];  // by hand (libc_shim.h): integer keys are the hottest path of external tables
+  char text[24];  // by hand (numfmt.h): integer keys are the hottest path of external tables
   out.append(text, uint32_t(lh_format_integer(text, sizeof text, i)));
 }
 

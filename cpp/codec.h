@@ -5,20 +5,9 @@
 
 #include "bytes.h"
 #include "lua_api.h"
+#include "wire.h"
 
 namespace lh {
-
-enum Tag : uint8_t {
-  kTagNil = 0x00,
-  kTagBoolean = 0x01,
-  kTagInteger = 0x02,
-  kTagFloat = 0x03,
-  kTagString = 0x04,
-  kTagFunction = 0x05,
-  kTagReserved = 0x06,  // the original's C-function references; never produced
-  kTagExternal = 0x07,
-  kTagTable = 0x08,     // inline table, results only
-};
 
 // Encodes the key at idx (tag byte, then the key as text). Raises Lua's usual errors for nil
 // and NaN keys and a clear error for keys no external table can hold.

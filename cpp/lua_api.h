@@ -1,5 +1,6 @@
-// Lua's C API for lua-home's C++ files. Lua itself is compiled as C++, so its headers are
-// included directly (lua.hpp's extern "C" would give the functions the wrong linkage).
+// Lua's public C API for lua-home's C++ files, and the two error helpers every layer uses. Lua
+// itself is compiled as C++, so its headers are included directly (lua.hpp's extern "C" would
+// give the functions the wrong linkage). Only cpp/port/ reaches further into Lua.
 #pragma once
 
 #include <exception>
@@ -32,5 +33,9 @@ class StackGuard {
 // Raises Lua's own memory error (status LUA_ERRMEM, message "not enough memory") by asking
 // Lua's allocator for more than the module can ever hold, after its emergency collection.
 [[noreturn]] void raise_memory_error(lua_State* L);
+
+// Raises "C stack overflow" when less than kNativeStackReserve bytes of the native (shadow)
+// stack are left: for recursions that Lua's own C-call counter does not see (the codec).
+void check_native_stack(lua_State* L);
 
 }  // namespace lh

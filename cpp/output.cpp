@@ -1,9 +1,10 @@
 // Captured output: bytes that fit go to the I/O buffer at offset 4; the rest is counted.
+// Public API only.
 #include "output.h"
 
 #include <string.h>
 
-#include "vm.h"
+#include "vm_state.h"
 
 namespace lh {
 

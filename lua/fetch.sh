@@ -1,105 +1,79 @@
 #!/usr/bin/env bash
-# Obtains Lua 5.4.4's pristine sources, verifies them and applies the two CVE patches.
-# Result: lua/lua-5.4.4/src (git-ignored). Nothing of Lua's source is ever committed.
+# Obtains Lua's pristine sources (lua/SOURCE names the version), verifies their SHA-256 and
+# extracts them into lua/lua-<version>/src (git-ignored). Nothing of Lua's source is committed,
+# and nothing of Lua's source is patched: every change lua-home makes lives in cpp/port/.
 #
 # Sources, in order of preference:
 #   1. lua/cache/ (a previous download, verified again every time);
-#   2. Debian's source package lua5.4 (`apt-get source --download-only`), after enabling deb-src
-#      when we are root and it is missing; its .orig.tar.gz is byte-identical to lua.org's tarball;
-#   3. lua.org for the tarball, where the network reaches it (the patches still come from Debian).
+#   2. Debian's source package (`apt-get source --download-only`) from the suite lua/SOURCE
+#      names, through a deb-src list and apt state of our own in a temporary folder: nothing in
+#      /etc/apt or /var/lib/apt changes. Debian's two patches (its build system and module paths
+#      in luaconf.h) concern neither the files we build nor what they do here: none is applied.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+field() { sed -n "s/^$1=//p" "$here/SOURCE"; }
+version=$(field version)
+tarball=$(field tarball)
+want=$(field sha256)
 cache="$here/cache"
-dest="$here/lua-5.4.4"
+dest="$here/lua-$version"
 stamp="$dest/.lua-home-verified"
-tarball=lua-5.4.4.tar.gz
-patches=$(grep -v '^#' "$here/patches.txt" | sed '/^$/d')
 
-want_sum() { awk -v f="$1" '$2 == f { print $1 }' "$here/SHA256SUMS"; }
 have_sum() { sha256sum "$1" | awk '{ print $1 }'; }
-verified() { [ -f "$cache/$1" ] && [ "$(have_sum "$cache/$1")" = "$(want_sum "$1")" ]; }
-all_verified() {
-  verified "$tarball" || return 1
-  for p in $patches; do verified "$p" || return 1; done
-}
+verified() { [ -f "$cache/$tarball" ] && [ "$(have_sum "$cache/$tarball")" = "$want" ]; }
 
-# Up to date: the stamp records the checksums of what was extracted.
-expected_stamp=$(cat "$here/SHA256SUMS" "$here/patches.txt" | sha256sum | awk '{ print $1 }')
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$expected_stamp" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-
 mkdir -p "$cache"
 
-enable_deb_src() {
-  if grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ || grep -qs '^deb-src' /etc/apt/sources.list; then
-    return 0
-  fi
-  if [ "$(id -u)" != 0 ]; then
-    echo "lua/fetch.sh: no deb-src entry in apt's sources and not root; add one, or put" >&2
-    echo "  $tarball and the patches listed in lua/patches.txt into lua/cache/" >&2
-    return 1
-  fi
-  local src=/etc/apt/sources.list.d/debian.sources
-  if [ -f "$src" ]; then
-    sed 's/^Types: deb$/Types: deb-src/' "$src" > /etc/apt/sources.list.d/lua-home-deb-src.sources
-  else
-    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/lua-home-deb-src.list
-  fi
-  apt-get update -qq
-}
-
 from_debian() {
-  command -v apt-get >/dev/null || return 1
-  enable_deb_src || return 1
-  local work
+  command -v apt-get >/dev/null || { echo "lua/fetch.sh: no apt-get on this machine" >&2; return 1; }
+  local work uri keyring
   work=$(mktemp -d)
-  if ! (cd "$work" && apt-get source --download-only lua5.4 >/dev/null 2>"$work/err"); then
-    apt-get update -qq || true
-    (cd "$work" && apt-get source --download-only lua5.4 >/dev/null 2>"$work/err") || { cat "$work/err" >&2; rm -rf "$work"; return 1; }
-  fi
-  cp "$work"/lua5.4_5.4.4.orig.tar.gz "$cache/$tarball" 2>/dev/null || true
-  local debian_tar
-  debian_tar=$(ls "$work"/lua5.4_*.debian.tar.* 2>/dev/null | head -n 1)
-  if [ -n "$debian_tar" ]; then
-    tar -xf "$debian_tar" -C "$work"
-    for p in $patches; do
-      [ -f "$work/debian/patches/$p" ] && cp "$work/debian/patches/$p" "$cache/$p"
-    done
-  fi
-  rm -rf "$work"
+  trap 'rm -rf "$work"' RETURN
+  # The archive and keyring this machine already uses for Debian.
+  uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/* *$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+  [ -n "$uri" ] || uri=$(sed -n 's/^deb \(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n 1)
+  [ -n "$uri" ] || uri=http://deb.debian.org/debian
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  cat > "$work/src.sources" <<SRC
+Types: deb-src
+URIs: $uri
+Suites: $(field debian_suite)
+Components: main
+Signed-By: $keyring
+SRC
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  local opts=(-o "Dir::Etc::sourcelist=$work/src.sources" -o Dir::Etc::sourceparts=-
+              -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root)
+  apt-get update -qq "${opts[@]}" >"$work/log" 2>&1 || { cat "$work/log" >&2; return 1; }
+  (cd "$work" && apt-get source --download-only -qq "${opts[@]}" \
+      "$(field debian_package)=$(field debian_version)" >"$work/log" 2>&1) || { cat "$work/log" >&2; return 1; }
+  cp "$work/$tarball" "$cache/$tarball.part" && mv "$cache/$tarball.part" "$cache/$tarball"
 }
 
-from_lua_org() {
-  command -v curl >/dev/null || return 1
-  curl -fsSL --max-time 30 -o "$cache/$tarball.part" "https://www.lua.org/ftp/$tarball" &&
-    mv "$cache/$tarball.part" "$cache/$tarball"
+refuse_cached() {
+  echo "lua/fetch.sh: $tarball does not match its SHA-256 in lua/SOURCE (got $(have_sum "$cache/$tarball")); refusing it" >&2
+  rm -f "$cache/$tarball"
 }
-
-if ! all_verified; then
+if ! verified; then
+  [ -f "$cache/$tarball" ] && refuse_cached
   from_debian || true
-  verified "$tarball" || from_lua_org || true
 fi
-
-for f in "$tarball" $patches; do
-  if ! verified "$f"; then
-    if [ -f "$cache/$f" ]; then
-      echo "lua/fetch.sh: $f does not match its SHA-256 in lua/SHA256SUMS (got $(have_sum "$cache/$f")); refusing it" >&2
-      rm -f "$cache/$f"
-    else
-      echo "lua/fetch.sh: could not obtain $f (see the sources listed at the top of this script)" >&2
-    fi
-    exit 1
+if ! verified; then
+  if [ -f "$cache/$tarball" ]; then
+    refuse_cached
+  else
+    echo "lua/fetch.sh: could not obtain $tarball from Debian's source package; put a copy in lua/cache/" >&2
   fi
-done
+  exit 1
+fi
 
 rm -rf "$dest" "$dest.tmp"
 mkdir -p "$dest.tmp"
 tar -xzf "$cache/$tarball" -C "$dest.tmp" --strip-components=1
-for p in $patches; do
-  patch -p1 -s -d "$dest.tmp" < "$cache/$p"
-done
-echo "$expected_stamp" > "$dest.tmp/.lua-home-verified"
+echo "$want" > "$dest.tmp/.lua-home-verified"
 mv "$dest.tmp" "$dest"
-echo "lua/fetch.sh: Lua 5.4.4 verified and patched in lua/lua-5.4.4"
+echo "lua/fetch.sh: Lua $version verified in lua/lua-$version" >&2

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds what is stale: npm dependencies, Emscripten (Debian's
-# package, when we are root), Lua's verified sources, lua.wasm and the TypeScript package.
+# package, when we are root), native Lua (the reference the tests and the bench compare with),
+# Lua's verified sources, lua.wasm and the TypeScript package.
 # `--for-tests` also makes sure Chromium is there for the browser test.
+# Every external command a test or the bench runs is installed here: test/setup.test.ts checks.
 # Every step is a no-op when already done, so `npm start` and `npm test` can always call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ fi
 # Emscripten (Debian's package gives the pinned version).
 command -v emcc >/dev/null || apt_install emscripten
 command -v cmake >/dev/null || apt_install cmake
-command -v patch >/dev/null || apt_install patch
+command -v lua5.4 >/dev/null || apt_install lua5.4
 # Debian's emcc runs its JavaScript tools with Debian's node modules.
 export NODE_PATH="${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs"
 

@@ -73,9 +73,9 @@ describe('run_gc', () => {
     const fresh = RawHost.create({ init: false });
     fresh.exports.run_gc();
     expect(fresh.exports.init()).toBe(0);
-    fresh.run('setmetatable({}, {__gc = function() _home.finalized = true end})');
+    fresh.run('setmetatable({}, {__gc = function() finalized = true end})');
     fresh.exports.run_gc();
-    expect(fresh.run('return _home.finalized')).toEqual([true]);
+    expect(fresh.run('return finalized')).toEqual([true]);
   });
 });
 

@@ -22,7 +22,7 @@ function refuses(code: string, message: RegExp): void {
 describe('proxies cannot be forged, retargeted or unlocked', () => {
   it('no function turns an id into a proxy; ext has only table and id', () => {
     expect(ret('local n = {} for k in pairs(ext) do n[#n + 1] = k end table.sort(n) return table.concat(n, ",")')).toEqual(['id,table']);
-    expect(ret('return debug.getregistry, debug.setmetatable, debug.getmetatable, debug.upvaluejoin')).toEqual([undefined, undefined, undefined, undefined]);
+    expect(ret('return debug.getregistry, debug.sethook, debug.gethook')).toEqual([undefined, undefined, undefined]);
     // A fresh table is new, never an existing one.
     expect(ret('local t = ext.table() return ext.id(t) ~= ext.id(_home), t.secret')).toEqual([true, undefined]);
   });
@@ -65,10 +65,18 @@ describe('no bytecode gets in', () => {
 });
 
 describe('the debug library', () => {
-  it('keeps traceback and getinfo only', () => {
-    expect(ret(`local n = {} for k in pairs(debug) do n[#n + 1] = k end table.sort(n) return table.concat(n, ",")`)).toEqual(['getinfo,traceback']);
+  it('keeps what cannot break the sandbox, and refuses C functions and C frames', () => {
+    expect(ret(`local n = {} for k in pairs(debug) do n[#n + 1] = k end table.sort(n) return table.concat(n, ",")`)).toEqual([
+      'getinfo,getlocal,getmetatable,getupvalue,getuservalue,setlocal,setmetatable,setupvalue,setuservalue,traceback,upvalueid,upvaluejoin']);
     refuses('debug.sethook(function() end, "c")', /attempt to call a nil value \(field 'sethook'\)/);
-    refuses('debug.getupvalue(print, 1)', /attempt to call a nil value \(field 'getupvalue'\)/);
+    refuses('debug.getupvalue(load, 1)', /bad argument #1 to 'getupvalue' \(Lua function expected, got function\)/);
+    refuses('debug.setupvalue(load, 1, print)', /bad argument #1 to 'setupvalue' \(Lua function expected, got function\)/);
+    refuses('debug.upvalueid(print, 1)', /bad argument #1 to 'upvalueid' \(Lua function expected, got function\)/);
+    // a Lua function inside table.concat (a C frame holding a buffer box) cannot read its locals
+    refuses(`local t = setmetatable({}, {__index = function(_, i) if i == 2 then return debug.getlocal(2, 1) end return "x" end})
+      return table.concat(t, "", 1, 3)`, /level of a C function/);
+    refuses('debug.setlocal(2, 1, 1)', /level of a C function/);
+    refuses('debug.setmetatable(_home, nil)', /cannot change the metatable of an external table/);
   });
 });
 

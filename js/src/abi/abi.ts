@@ -41,6 +41,10 @@ export interface LuaWasmExports {
   set_random_seed(a: bigint, b: bigint): void;
   set_alloc_fail_at(n: number): void;
   get_build_id(): bigint;
+  /** The string-hash seed of the next init. */
+  set_hash_seed(seed: number): void;
+  /** The Lua release: major * 10000 + minor * 100 + release (50407: Lua 5.4, release 7). */
+  get_lua_version(): number;
   /** After run_gc: the ids of the external tables alive in the VM, u32 each at ptr (at most max); returns the count. */
   get_live_tables(ptr: number, max: number): number;
 }
@@ -63,8 +67,14 @@ const FUNCTION_EXPORTS = [
   'attach_memory_table', 'get_memory_table_id', 'sync_external_table_counter',
   'set_memory_alias_enabled', 'lua_alloc', 'set_instruction_limit', 'get_error_kind',
   'get_output_dropped', 'get_external_table_counter', 'set_clock', 'set_random_seed',
-  'set_alloc_fail_at', 'get_build_id', 'get_live_tables',
+  'set_alloc_fail_at', 'get_build_id', 'get_live_tables', 'set_hash_seed', 'get_lua_version',
 ] as const;
+
+/** The Lua release of a module, as text ("major.minor.release"), from `get_lua_version`. */
+export function luaRelease(exports: Pick<LuaWasmExports, 'get_lua_version'>): string {
+  const n = exports.get_lua_version();
+  return `${Math.floor(n / 10000)}.${Math.floor(n / 100) % 100}.${n % 100}`;
+}
 
 /** Checks that an instance has every export of the ABI and returns them typed. */
 export function luaWasmExports(instance: WebAssembly.Instance): LuaWasmExports {

@@ -27,7 +27,7 @@ export interface LuaOptions {
    * 1970) or a function returning one gives deterministic runs; os.clock then counts from 0.
    */
   clock?: number | (() => number);
-  /** math.randomseed for the VM. Default: random. */
+  /** math.randomseed and the string-hash seed (so `pairs` order) of the VM. Default: random. */
   randomSeed?: number | bigint;
   /** Where `_home` is kept (default: a MemoryStore). Its saved state is restored. */
   store?: Store;
@@ -172,6 +172,7 @@ export class Lua {
     if (options.image) return Lua.fromImage(options);
     const { exports, host } = await Lua.instantiate(options);
     exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
+    exports.set_hash_seed(hashSeed(options.randomSeed));
     if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
     const lua = new Lua(exports, host, options);
     lua.setInstructionLimit(options.instructionLimit ?? 0);
@@ -512,6 +513,16 @@ export class Lua {
   }
 
   // }======
+}
+
+/**
+ * The string-hash seed of a new VM: random, unless `randomSeed` asks for a deterministic VM (then
+ * derived from it, so that `pairs` order repeats too).
+ */
+function hashSeed(seed: number | bigint | undefined): number {
+  if (seed === undefined) return globalThis.crypto.getRandomValues(new Uint32Array(1))[0];
+  const s = BigInt.asUintN(64, BigInt(seed));
+  return Number(BigInt.asUintN(32, (s ^ (s >> 32n)) * 0x9e3779b1n));
 }
 
 const IMAGE_MAGIC = 'LUAHOMEI';

@@ -1,0 +1,66 @@
+// The one VM that the ABI implies: its lua_State, I/O buffer, counters and settings, in one
+// place. State only: what changes it lives in the layers above (vm.cpp, limit.cpp, compute.cpp).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lh_limits.h"
+#include "lua_api.h"
+
+namespace lh {
+
+// What kind of failure the last compute reported (export get_error_kind).
+enum ErrorKind : int32_t {
+  kErrorNone = 0,
+  kErrorSyntax = 1,   // the code did not compile
+  kErrorRuntime = 2,  // a Lua error while running or encoding results
+  kErrorMemory = 3,   // the 2 MiB were exhausted
+  kErrorLimit = 4,    // the instruction limit stopped the chunk
+  kErrorInput = 5,    // a bad call: before init, code too long, pointer outside memory
+  kErrorHost = 6,     // a host import reported failure
+};
+
+struct Vm {
+  lua_State* L = nullptr;
+
+  // External tables.
+  uint32_t home_id = 0;        // the table bound to _home
+  uint32_t next_table_id = 1;  // the id ext.table() and deep copies use next
+  bool alias_enabled = true;   // requested by set_memory_alias_enabled
+  bool alias_active = true;    // in force since the last init/attach
+
+  // The current compute.
+  bool in_compute = false;
+  bool capturing = false;       // print/io.write go to the I/O buffer
+  uint32_t output_len = 0;      // bytes at io + 4
+  uint32_t output_dropped = 0;  // bytes of output that did not fit
+  ErrorKind last_error = kErrorNone;
+  bool host_failed = false;     // an import answered with an error during this compute
+
+  // Lua warnings (warn): off until "@on"; when on they go to the captured output.
+  bool warnings_on = false;
+  bool warning_continues = false;
+
+  // The instruction limit, in steps (0 = none); the steps left are lh_steps_left (vm.cpp).
+  uint32_t instruction_limit = 0;
+  bool limit_hit = false;
+
+  // The string-hash seed Lua takes at init (set_hash_seed; fixed 0 until the host sets one).
+  uint32_t hash_seed = 0;
+
+  // Fault injection: the Nth allocation from now fails (0 = off).
+  uint32_t alloc_fail_countdown = 0;
+  size_t alloc_failed_size = 0;  // the size that failed, so that Lua's retry fails too
+
+  // The clock the host feeds (set_clock); deterministic zero until it does.
+  double host_time = 0;   // seconds since 1970-01-01 UTC (os.time, os.date)
+  double host_clock = 0;  // seconds of processor time (os.clock)
+
+  alignas(16) uint8_t io[kBufferSize];              // the I/O buffer
+  alignas(16) uint8_t get_scratch[kGetScratchBytes]; // first buffer for js_ext_table_get
+};
+
+extern Vm g_vm;
+
+}  // namespace lh
