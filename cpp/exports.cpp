@@ -335,6 +335,7 @@ LH_EXPORT(get_memory_table_id) uint32_t get_memory_table_id() { return g_vm.home
 
 LH_EXPORT(sync_external_table_counter) void sync_external_table_counter(uint32_t next_id) {
   Vm& g = g_vm;
+  if (next_id == 0) { g.next_table_id = 0; return; }
   if (g.next_table_id != 0 && next_id > g.next_table_id) g.next_table_id = next_id;
 }
 
