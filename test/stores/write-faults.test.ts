@@ -2,7 +2,7 @@
 // record for later saves to land behind; a failed compaction leaves the old snapshot and journal
 // in charge. Faults are injected in the file store's write path, and met for real on a tiny tmpfs.
 import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lua, NodeFileStore, StoreWriteError } from '../../js/src/node';
@@ -149,9 +149,10 @@ if (mountRefusal !== undefined) console.warn(`skipping the tmpfs case: cannot mo
 function fill(at: string, leave: number): void {
   const fd = openSync(join(at, 'filler'), 'a');
   try {
-    const chunk = new Uint8Array(1024);
+    const chunk = new Uint8Array(4096);
     for (;;) {
-      const free = Number(execFileSync('df', ['--output=avail', '-B1', at]).toString().split('\n')[1]);
+      const { bavail, bsize } = statfsSync(at);
+      const free = bavail * bsize;
       if (free <= leave) return;
       writeSync(fd, chunk, 0, Math.min(chunk.length, free - leave));
     }
