@@ -212,7 +212,7 @@ export class Lua {
     let next = state.nextId >>> 0;
     for (const id of [state.homeId, ...state.tables.keys()]) if (next !== 0 && id >= next) next = id === 0xffffffff ? 0 : id + 1;
     this.exports.sync_external_table_counter(next);
-    if (next === 0 && (this.exports.get_external_table_counter() >>> 0) !== 0) {
+    if (next === 0 && this.exports.get_external_table_counter() !== 0) {
       throw new TableIdsExhaustedError('this lua.wasm cannot restore a state whose table ids are exhausted (it needs sync_external_table_counter(0))');
     }
   }
@@ -230,7 +230,7 @@ export class Lua {
     let changes = this.host.takeChanges();
     const replace = this.replacing;
     if (replace) changes = allChanges(this.currentState()); // the whole state, until one such save succeeds
-    const batch: ChangeBatch = { homeId: this.exports.get_memory_table_id() >>> 0, nextId: (this.exports.get_external_table_counter() >>> 0), changes, replace };
+    const batch: ChangeBatch = { homeId: this.exports.get_memory_table_id() >>> 0, nextId: this.exports.get_external_table_counter() >>> 0, changes, replace };
     const run = async () => {
       try {
         await this.store.save(batch);
@@ -263,7 +263,7 @@ export class Lua {
   private currentState(): TablesState {
     return {
       homeId: this.exports.get_memory_table_id() >>> 0,
-      nextId: (this.exports.get_external_table_counter() >>> 0),
+      nextId: this.exports.get_external_table_counter() >>> 0,
       tables: this.host.snapshot(),
     };
   }
@@ -435,13 +435,13 @@ export class Lua {
   /** Creates a new, empty external table (as `ext.table()` does in Lua). */
   newTable(): TableView {
     this.check();
-    const id = (this.exports.get_external_table_counter() >>> 0);
+    const id = this.exports.get_external_table_counter() >>> 0;
     if (id === 0) throw new TableIdsExhaustedError();
     if (id === 0xffffffff) {
       // The last id: the counter becomes 0, "exhausted" (a lua.wasm that cannot say so keeps
       // the id for ext.table(), which can).
       this.exports.sync_external_table_counter(0);
-      if ((this.exports.get_external_table_counter() >>> 0) !== 0) throw new TableIdsExhaustedError();
+      if (this.exports.get_external_table_counter() !== 0) throw new TableIdsExhaustedError();
       return this.table(id);
     }
     this.exports.sync_external_table_counter(id + 1);
