@@ -37,6 +37,9 @@ fi
 command -v emcc >/dev/null || apt_install emscripten
 command -v cmake >/dev/null || apt_install cmake
 command -v lua5.4 >/dev/null || apt_install lua5.4
+# The store tests mount a tiny tmpfs (a full disk); Debian's essential `mount` package has them.
+command -v mount >/dev/null || apt_install mount
+command -v umount >/dev/null || apt_install mount
 # Debian's emcc runs its JavaScript tools with Debian's node modules.
 export NODE_PATH="${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs"
 

@@ -1,5 +1,5 @@
 // lua-home: Lua 5.4 in 2 MB of WebAssembly whose _home table lives in the host.
-export { Lua, TableView } from './vm/lua.js';
+export { Lua, TableView, TableIdsExhaustedError } from './vm/lua.js';
 export type { ComputeResult, LuaOptions, LuaStats } from './vm/lua.js';
 export { LuaError, LuaDecodeError, LuaClosedError } from './errors.js';
 export type { LuaErrorKind } from './errors.js';
@@ -12,6 +12,9 @@ export type { HostKey, HostValue } from './host/tables.js';
 export * as abi from './abi/abi.js';
 export * as codec from './codec/codec.js';
 export { MemoryStore } from './stores/memory.js';
-export { IndexedDBStore } from './stores/indexeddb.js';
+export { IndexedDBStore, StoreInUseError } from './stores/indexeddb.js';
+export type { IndexedDBStoreOptions, LockManagerLike } from './stores/indexeddb.js';
+export { MAX_TABLE_ENTRIES, MAX_TABLES, TableFullError } from './host/limits.js';
+export { MAX_FILE_BYTES, StateTooLargeError } from './stores/types.js';
 export { StateCorruptError, ImageBuildError, encodeState, decodeState } from './stores/format.js';
 export type { Store, TablesState, ChangeBatch, Change } from './stores/types.js';

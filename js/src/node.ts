@@ -1,4 +1,4 @@
 // lua-home for Node: everything of the main entry, plus the file store (it uses node:fs).
 export * from './index.js';
-export { NodeFileStore, StateLockedError } from './stores/file.js';
+export { NodeFileStore, StateLockedError, StoreWriteError } from './stores/file.js';
 export type { FileStoreOptions } from './stores/file.js';

@@ -4,6 +4,7 @@
 import type { ExternalTableImports } from '../abi/abi.js';
 import { HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, valueAt, valueBytes, valueLength } from './table.js';
 import type { HostKey, HostValue } from './table.js';
+import { MAX_TABLE_ENTRIES, MAX_TABLES, TableFullError } from './limits.js';
 
 export { HostTable } from './table.js';
 export type { HostKey, HostValue } from './table.js';
@@ -56,6 +57,8 @@ export class TableHost {
   readonly tables = new Map<number, HostTable>();
   /** The first exception an import met during the current compute (imports never throw). */
   error: unknown = undefined;
+  /** @internal Entries a table may hold, and tables the host may hold (lowered by tests only). */
+  limits = { entries: MAX_TABLE_ENTRIES, tables: MAX_TABLES };
 
   private memory: WebAssembly.Memory | undefined;
   private bytes = new Uint8Array(0);
@@ -121,7 +124,12 @@ export class TableHost {
       old = t.removeKey(key);
       if (old === undefined) return; // deleting an absent key changes nothing
     } else {
-      if (t === undefined) this.tables.set(id, (t = new HostTable()));
+      if (t === undefined) {
+        if (this.tables.size >= this.limits.tables) throw new TableFullError(id, this.limits.tables, true);
+        this.tables.set(id, (t = new HostTable()));
+      } else if (t.size >= this.limits.entries && t.getKey(key) === undefined) {
+        throw new TableFullError(id, this.limits.entries); // a size check only: nothing changed
+      }
       old = t.putKey(key, value);
     }
     if (this.undoing) {

@@ -8,9 +8,10 @@ import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
 import { HostTable, TableHost } from '../host/tables.js';
 import { keyOf, valueOf } from '../host/table.js';
-import { crc32, decodeState, encodeState, ImageBuildError, Reader, StateCorruptError, Writer } from '../stores/format.js';
+import { crc32, decodeState, encodeState, ImageBuildError, Reader, Writer } from '../stores/format.js';
 import { MemoryStore } from '../stores/memory.js';
-import { dropUnreachable, Store, TablesState } from '../stores/types.js';
+import { IMAGE_MAGIC, IMAGE_VERSION, inflateImage } from '../stores/image.js';
+import { ChangeBatch, dropUnreachable, Store, TablesState } from '../stores/types.js';
 
 export interface LuaOptions {
   /** lua.wasm: bytes, a compiled module, a URL or a path. Default: the package's own. */
@@ -33,7 +34,10 @@ export interface LuaOptions {
   store?: Store;
   /** Save after every successful compute (`await lua.flush()` waits for it). */
   autosave?: boolean;
-  /** A state from `exportState()` to start from (instead of the store's). */
+  /**
+   * A state from `exportState()` to start from (instead of the store's). It replaces what the
+   * store holds at the next save: from then on the store holds exactly this VM's state.
+   */
   state?: Uint8Array;
   /** A VM image from `saveImage()`: resumes the whole VM (globals, closures, coroutines). */
   image?: Uint8Array;
@@ -121,6 +125,14 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
   }
 }
 
+/** Every u32 table id was handed out: no new external table can be made. */
+export class TableIdsExhaustedError extends RangeError {
+  constructor(message = 'external table ids are exhausted (2^32 - 1 tables)') {
+    super(message);
+    this.name = 'TableIdsExhaustedError';
+  }
+}
+
 function describeValue(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
 }
@@ -143,6 +155,9 @@ export class Lua {
   private readonly autosave: boolean;
   private saving: Promise<void> = Promise.resolve();
   private autosaveError: unknown = undefined;
+  // Started from a state or image, not from the store: every save is a whole-state batch that
+  // replaces the store's contents, until one of them has succeeded.
+  private replacing = false;
 
   private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
     this.exports = exports;
@@ -182,7 +197,7 @@ export class Lua {
       dropUnreachable(state);
       lua.restoreTables(state);
       host.trackChanges();
-      host.restoreChanges(allChanges(state)); // the store receives all of it at the next save
+      lua.replacing = true; // the store receives all of it, and only it, at the next save
     } else {
       const saved = await lua.store.load();
       if (saved) lua.restoreTables(saved);
@@ -194,7 +209,13 @@ export class Lua {
   private restoreTables(state: TablesState): void {
     this.host.load(state.tables);
     this.exports.attach_memory_table(state.homeId);
-    this.exports.sync_external_table_counter(state.nextId);
+    // Ids are never reused: past every table restored, and 0 ("exhausted") stays exhausted.
+    let next = state.nextId >>> 0;
+    for (const id of [state.homeId, ...state.tables.keys()]) if (next !== 0 && id >= next) next = id === 0xffffffff ? 0 : id + 1;
+    this.exports.sync_external_table_counter(next);
+    if (next === 0 && this.exports.get_external_table_counter() !== 0) {
+      throw new TableIdsExhaustedError('this lua.wasm cannot restore a state whose table ids are exhausted (it needs sync_external_table_counter(0))');
+    }
   }
 
   // {====== persistence
@@ -207,13 +228,16 @@ export class Lua {
     this.check();
     // The batch is what changed up to now (one compute's changes never straddle two batches);
     // it is written after the saves already under way.
-    const changes = this.host.takeChanges();
-    const batch = { homeId: this.exports.get_memory_table_id(), nextId: this.exports.get_external_table_counter(), changes };
+    let changes = this.host.takeChanges();
+    const replace = this.replacing;
+    if (replace) changes = allChanges(this.currentState()); // the whole state, until one such save succeeds
+    const batch: ChangeBatch = { homeId: this.exports.get_memory_table_id() >>> 0, nextId: this.exports.get_external_table_counter() >>> 0, changes, replace };
     const run = async () => {
       try {
         await this.store.save(batch);
+        if (replace) this.replacing = false;
       } catch (e) {
-        this.host.restoreChanges(changes); // written again (with their newest values) next time
+        if (!replace) this.host.restoreChanges(changes); // written again (with their newest values) next time
         throw e;
       }
     };
@@ -239,8 +263,8 @@ export class Lua {
 
   private currentState(): TablesState {
     return {
-      homeId: this.exports.get_memory_table_id(),
-      nextId: this.exports.get_external_table_counter(),
+      homeId: this.exports.get_memory_table_id() >>> 0,
+      nextId: this.exports.get_external_table_counter() >>> 0,
       tables: this.host.snapshot(),
     };
   }
@@ -265,7 +289,7 @@ export class Lua {
   }
 
   private static async fromImage(options: LuaOptions): Promise<Lua> {
-    const bytes = await decompress(options.image as Uint8Array);
+    const bytes = await inflateImage(options.image as Uint8Array);
     const r = new Reader(bytes, 'the VM image');
     r.magic(IMAGE_MAGIC);
     if (bytes.length < 28) r.fail('truncated');
@@ -289,7 +313,7 @@ export class Lua {
     const lua = new Lua(exports, host, options);
     host.load(state.tables);
     host.trackChanges();
-    host.restoreChanges(allChanges(state));
+    lua.replacing = true; // the image's tables replace the store's contents at the next save
     if (options.instructionLimit !== undefined) lua.setInstructionLimit(options.instructionLimit);
     return lua;
   }
@@ -412,9 +436,16 @@ export class Lua {
   /** Creates a new, empty external table (as `ext.table()` does in Lua). */
   newTable(): TableView {
     this.check();
-    const id = this.exports.get_external_table_counter();
-    if (id === 0) throw new RangeError('external table ids are exhausted');
-    this.exports.sync_external_table_counter(id + 1 > 0xffffffff ? 0 : id + 1);
+    const id = this.exports.get_external_table_counter() >>> 0;
+    if (id === 0) throw new TableIdsExhaustedError();
+    if (id === 0xffffffff) {
+      // The last id: the counter becomes 0, "exhausted" (a lua.wasm that cannot say so keeps
+      // the id for ext.table(), which can).
+      this.exports.sync_external_table_counter(0);
+      if (this.exports.get_external_table_counter() !== 0) throw new TableIdsExhaustedError();
+      return this.table(id);
+    }
+    this.exports.sync_external_table_counter(id + 1);
     return this.table(id);
   }
 
@@ -525,9 +556,6 @@ function hashSeed(seed: number | bigint | undefined): number {
   return Number(BigInt.asUintN(32, (s ^ (s >> 32n)) * 0x9e3779b1n));
 }
 
-const IMAGE_MAGIC = 'LUAHOMEI';
-const IMAGE_VERSION = 1;
-
 function allChanges(state: TablesState) {
   const changes = [];
   for (const [id, t] of state.tables) for (const key of t.keys()) changes.push({ id, key, value: t.get(key) });
@@ -540,14 +568,6 @@ async function pipe(bytes: Uint8Array, transform: GenericTransformStream): Promi
 }
 
 const compress = (bytes: Uint8Array) => pipe(bytes, new CompressionStream('gzip'));
-
-async function decompress(bytes: Uint8Array): Promise<Uint8Array> {
-  try {
-    return await pipe(bytes, new DecompressionStream('gzip'));
-  } catch (e) {
-    throw new StateCorruptError('the VM image', `it does not decompress (${e instanceof Error ? e.message : String(e)})`);
-  }
-}
 
 const textDecoder = new TextDecoder();
 
