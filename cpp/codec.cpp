@@ -120,6 +120,7 @@ struct Context {
   Mode mode;
   int position;    // return value number, for messages (kResult)
   int tables = 0;  // absolute stack index of the visiting/copies table, 0 until needed
+  const FunctionRefs* refs = nullptr;  // functions by reference (kResult with the channel)
 };
 
 uint64_t fnv1a64(const uint8_t* p, uint32_t n) {
@@ -128,12 +129,19 @@ uint64_t fnv1a64(const uint8_t* p, uint32_t n) {
   return h;
 }
 
+void write_scalar_header(uint8_t* dst, uint32_t len) {  // a string's tag and length
+  dst[0] = kTagString;
+  memcpy(dst + 1, &len, 4);
+}
+
 int write_bytes(lua_State*, const void* p, size_t n, void* ud) {
   static_cast<Bytes*>(ud)->append(p, uint32_t(n));
   return 0;
 }
 
 [[noreturn]] void refuse(lua_State* L, const Context& ctx, const char* what) {
+  if (ctx.mode == Mode::kResult && ctx.position < 0)
+    luaL_error(L, "cannot pass %s to a host function (argument #%d)", what, -ctx.position);
   if (ctx.mode == Mode::kResult)
     luaL_error(L, "cannot return %s (return value #%d)", what, ctx.position);
   luaL_error(L, "cannot store %s in an external table", what);
@@ -156,6 +164,17 @@ void check_upvalues(lua_State* L, int idx, const Context& ctx) {
 }
 
 void encode_function(lua_State* L, int idx, Bytes& out, const Context& ctx) {
+  if (ctx.refs) {  // leaving for a host with the channel: by reference
+    if (uint32_t id = ctx.refs->host_id_of(L, idx)) {
+      out.push(kTagHostFunction);
+      out.put_u32(id);
+      return;
+    }
+    if (lua_iscfunction(L, idx)) refuse(L, ctx, "a C function");
+    out.push(kTagHandle);
+    out.put_u32(ctx.refs->handle_of(L, idx));
+    return;
+  }
   if (lua_iscfunction(L, idx)) refuse(L, ctx, "a C function");
   check_upvalues(L, idx, ctx);
   out.push(kTagFunction);
@@ -182,19 +201,21 @@ void encode_inline_table(lua_State* L, int idx, Bytes& out, Context& ctx, int de
   lua_pushboolean(L, 1);
   lua_rawset(L, ctx.tables);
 
+  uint32_t count = 0;  // counted first: what is written may already be on its way to the host
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    ++count;
+  }
   out.push(kTagTable);
-  uint32_t count_at = out.size();
-  out.put_u32(0);
-  uint32_t count = 0;
+  out.put_u32(count);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int top = lua_gettop(L);
     encode_value(L, top - 1, out, ctx, depth + 1);
     encode_value(L, top, out, ctx, depth + 1);
     lua_pop(L, 1);
-    ++count;
   }
-  out.set_u32(count_at, count);
 
   lua_pushvalue(L, idx);
   lua_pushnil(L);
@@ -257,6 +278,14 @@ void encode_value(lua_State* L, int idx, Bytes& out, Context& ctx, int depth) {
     case LUA_TSTRING: {
       uint64_t n = scalar_size(L, idx);
       if (n > UINT32_MAX - 16) raise_memory_error(L);
+      if (out.has_sink() && n >= kLargeString) {  // straight from the string to the host
+        size_t len;
+        const char* text = lua_tolstring(L, idx, &len);
+        write_scalar_header(out.extend(5), uint32_t(len));
+        out.drain();
+        out.send_direct(reinterpret_cast<const uint8_t*>(text), uint32_t(len));
+        return;
+      }
       write_scalar(L, idx, out.extend(uint32_t(n)));
       return;
     }
@@ -366,8 +395,9 @@ void encode_stored_value(lua_State* L, int idx, Bytes& out) {
   encode_top_level(L, idx, out, ctx);
 }
 
-void encode_result(lua_State* L, int idx, int position, Bytes& out) {
+void encode_result(lua_State* L, int idx, int position, Bytes& out, const FunctionRefs* refs) {
   Context ctx{Mode::kResult, position};
+  ctx.refs = refs;
   encode_top_level(L, idx, out, ctx);
 }
 
@@ -413,17 +443,106 @@ void push_stored_value(lua_State* L, const uint8_t* p, uint32_t n) {
       uint32_t id;
       if (payload != 4) malformed(L, "table reference is not 4 bytes");
       memcpy(&id, p + 1, 4);
-      if (id == 0) malformed(L, "table reference to id 0");
+      if (id == 0 || id > kMaxTableId) malformed(L, "table reference to an id that is not a table");
       push_proxy(L, id);
       return;
     }
     case kTagTable:
-      malformed(L, "an inline table (tag 08 is for results only)");
+      malformed(L, "an inline table (tag 08 is never stored)");
+    case kTagChannel:
+    case kTagHandle:
+    case kTagHostFunction:
+      malformed(L, "a value that is never stored (tags 09, 0A, 0B)");
     case kTagReserved:
       malformed(L, "tag 06 (reserved, never produced)");
     default:
       luaL_error(L, "malformed value from the host: unknown tag %d", (int)p[0]);
   }
+}
+
+// {====== values passed in (arguments, host answers)
+
+namespace {
+
+struct PassedReader {
+  const uint8_t* p;
+  uint32_t n, at;
+  const FunctionRefs& refs;
+  uint32_t u32() {
+    uint32_t v;
+    memcpy(&v, p + at, 4);
+    at += 4;
+    return v;
+  }
+};
+
+void need(lua_State* L, const PassedReader& r, uint32_t bytes) {
+  if (bytes > r.n - r.at) malformed(L, "truncated");
+}
+
+void push_passed(lua_State* L, PassedReader& r, int depth) {
+  check_native_stack(L);
+  if (!lua_checkstack(L, 4)) luaL_error(L, "stack overflow while decoding a value");
+  need(L, r, 1);
+  uint8_t tag = r.p[r.at];
+  switch (tag) {
+    case kTagTable: {
+      if (depth >= kMaxNesting) luaL_error(L, "tables nested too deeply (more than %d levels)", kMaxNesting);
+      ++r.at;
+      need(L, r, 4);
+      uint32_t count = r.u32();
+      if (count > (r.n - r.at) / 2) malformed(L, "table count larger than its bytes");
+      lua_createtable(L, 0, int(count < 1024 ? count : 1024));
+      for (uint32_t i = 0; i < count; ++i) {
+        push_passed(L, r, depth + 1);
+        if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1)))
+          malformed(L, "a table key that is nil or NaN");
+        push_passed(L, r, depth + 1);
+        lua_rawset(L, -3);
+      }
+      return;
+    }
+    case kTagHandle:
+    case kTagHostFunction: {
+      ++r.at;
+      need(L, r, 4);
+      uint32_t id = r.u32();
+      if (tag == kTagHandle) r.refs.push_handle(L, id);
+      else r.refs.push_host_function(L, id);
+      return;
+    }
+    case kTagNil:
+    case kTagBoolean:
+    case kTagInteger:
+    case kTagFloat:
+    case kTagExternal: {
+      uint32_t size = tag == kTagNil ? 1 : tag == kTagBoolean ? 2 : tag == kTagExternal ? 5 : 9;
+      need(L, r, size);
+      push_stored_value(L, r.p + r.at, size);
+      r.at += size;
+      return;
+    }
+    case kTagString:
+    case kTagFunction: {
+      need(L, r, 5);
+      uint32_t len;
+      memcpy(&len, r.p + r.at + 1, 4);
+      need(L, r, 5 + len);
+      push_stored_value(L, r.p + r.at, 5 + len);
+      r.at += 5 + len;
+      return;
+    }
+    default:
+      luaL_error(L, "malformed value from the host: unknown tag %d", (int)tag);
+  }
+}
+
+}  // namespace
+
+uint32_t push_passed_value(lua_State* L, const uint8_t* p, uint32_t n, const FunctionRefs& refs) {
+  PassedReader r{p, n, 0, refs};
+  push_passed(L, r, 0);
+  return r.at;
 }
 
 // }======

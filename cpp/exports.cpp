@@ -6,6 +6,7 @@
 
 #include "build_id.h"
 #include "compute.h"
+#include "host_functions.h"
 #include "lh_limits.h"
 #include "proxy.h"
 #include "sandbox.h"
@@ -48,9 +49,9 @@ LH_EXPORT(get_live_tables) uint32_t get_live_tables(uint8_t* ptr, uint32_t max) 
 
 LH_EXPORT(attach_memory_table) void attach_memory_table(uint32_t id) {
   Vm& g = g_vm;
-  if (!g.L || id == 0) return;
+  if (!g.L || id == 0 || id > kMaxTableId) return;
   g.home_id = id;
-  if (g.next_table_id != 0 && g.next_table_id <= id) g.next_table_id = id == UINT32_MAX ? 0 : id + 1;
+  if (g.next_table_id != 0 && g.next_table_id <= id) g.next_table_id = id == kMaxTableId ? 0 : id + 1;
   g.alias_active = g.alias_enabled;
   lua_pushcfunction(g.L, [](lua_State* L) -> int {  // protected: making the proxy allocates
     rebind_home(L);
@@ -64,7 +65,7 @@ LH_EXPORT(get_memory_table_id) uint32_t get_memory_table_id() { return g_vm.home
 
 LH_EXPORT(sync_external_table_counter) void sync_external_table_counter(uint32_t next_id) {
   Vm& g = g_vm;
-  if (next_id == 0) g.next_table_id = 0;  // exhausted stays exhausted (0 stands for 2^32)
+  if (next_id == 0 || next_id > kMaxTableId) g.next_table_id = 0;  // exhausted stays exhausted
   else if (g.next_table_id != 0 && next_id > g.next_table_id) g.next_table_id = next_id;
 }
 
@@ -104,6 +105,53 @@ LH_EXPORT(set_random_seed) void set_random_seed(int64_t a, int64_t b) {
   lua_pcall(g.L, 2, 0, 0);
   lua_settop(g.L, 0);
 }
+
+// {====== the host channel and calls across it (docs/ABI.md, "The host channel")
+
+LH_EXPORT(set_host_channel) void set_host_channel(uint32_t flags) { g_vm.channel = flags; }
+
+LH_EXPORT(run) int32_t run(const char* code_ptr, uint32_t code_len, const uint8_t* args_ptr,
+                           uint32_t args_len, uint32_t flags) {
+  return run_job(code_ptr, code_len, args_ptr, args_len, flags);
+}
+
+LH_EXPORT(call) int32_t call(uint32_t handle, const uint8_t* args_ptr, uint32_t args_len, uint32_t flags) {
+  return call_handle(handle, args_ptr, args_len, flags);
+}
+
+LH_EXPORT(resume) int32_t resume(const uint8_t* answer_ptr, uint32_t answer_len) {
+  return resume_job(answer_ptr, answer_len);
+}
+
+LH_EXPORT(cancel) int32_t cancel() { return cancel_job(); }
+
+LH_EXPORT(release_handle) void release_handle(uint32_t handle) {
+  Vm& g = g_vm;
+  if (!g.L || (g.in_compute && g.host_depth == 0 && !g.async)) return;
+  lua_pushcfunction(g.L, [](lua_State* L) -> int {
+    lh::release_handle(L, uint32_t(lua_tointeger(L, 1)));
+    return 0;
+  });
+  lua_pushinteger(g.L, handle);
+  lua_pcall(g.L, 1, 0, 0);
+  lua_settop(g.L, 0);
+}
+
+LH_EXPORT(get_handle_count) uint32_t get_handle_count() {
+  Vm& g = g_vm;
+  if (!g.L) return 0;
+  return handle_count(g.L);
+}
+
+// The stored form (tag 05: bytecode and checksum) of the Lua function behind a handle, written
+// at the buffer's start: its length, or an error result (a function that captures locals).
+LH_EXPORT(dump_handle) int32_t dump_handle(uint32_t handle) {
+  Vm& g = g_vm;
+  if (!g.L || g.in_compute) return -1;
+  return dump_function(handle);
+}
+
+// }======
 
 // The string-hash seed of the next init (before init; later calls change nothing).
 LH_EXPORT(set_hash_seed) void set_hash_seed(uint32_t seed) { g_vm.hash_seed = seed; }

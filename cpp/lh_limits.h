@@ -10,6 +10,10 @@ constexpr uint32_t kMaxCodeBytes = kBufferSize; // code longer than the buffer i
 constexpr uint32_t kPageSize = 65536;
 constexpr uint32_t kMemoryPages = 32;           // 2 MiB, initial = maximum
 
+// Table ids are u32 from 1 to 2^32 - 2: the last id names the host channel (cpp/channel.h).
+constexpr uint32_t kChannelId = 0xFFFFFFFFu;
+constexpr uint32_t kMaxTableId = kChannelId - 1;
+
 // Deepest nesting of tables that a deep copy into an external table, or an inline result,
 // may have. Mirrors Lua's own C-level limit (LUAI_MAXCCALLS = 200): deeper structures are
 // an error, never a trap of the native stack.
@@ -34,6 +38,20 @@ constexpr uint32_t kGetScratchBytes = 16384;
 // First buffer offered to js_ext_table_keys for one page of keys; grows on demand.
 constexpr uint32_t kKeysPageBytes = 4096;
 
+
+// stdout is sent to a host with the channel in blocks of this size (or at each line in line
+// mode, and at io.flush and the end of each compute): few host calls for bulk output.
+constexpr uint32_t kStageBytes = 8192;
+// stdin is read from the host in pieces of at most this size.
+constexpr uint32_t kStdinBytes = 4096;
+
+// Host functions that call back into Lua that calls host functions again...: at most this many
+// calls into the host at once. Lua's own C-call limit (200) bounds the native stack anyway; this
+// keeps the JavaScript stack (a few frames per level) far from its limit.
+constexpr uint32_t kMaxHostDepth = 100;
+
+// Results too large for the I/O buffer go to the host (with the channel) in pieces this large.
+constexpr uint32_t kResultPieceBytes = 32768;
 
 // Compiled chunks kept for code that is computed again and again (keyed by the exact code).
 constexpr int kChunkCacheEntries = 64;

@@ -68,9 +68,10 @@ uint32_t check_proxy(lua_State* L, int idx) {
 
 uint32_t allocate_table_id(lua_State* L) {
   Vm& g = g_vm;
-  if (g.next_table_id == 0) luaL_error(L, "external table ids are exhausted (2^32 - 1 tables)");
+  if (g.next_table_id == 0 || g.next_table_id > kMaxTableId)
+    luaL_error(L, "external table ids are exhausted (2^32 - 2 tables)");
   uint32_t id = g.next_table_id;
-  g.next_table_id = id == UINT32_MAX ? 0 : id + 1;
+  g.next_table_id = id == kMaxTableId ? 0 : id + 1;
   return id;
 }
 

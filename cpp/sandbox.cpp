@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "ext_table.h"
+#include "host_functions.h"
+#include "io_lib.h"
 #include "os_lib.h"
+#include "package_lib.h"
 #include "output.h"
 #include "proxy.h"
 #include "traversal.h"
@@ -35,11 +38,11 @@ static int sandbox_print(lua_State* L) {
   for (int i = 1; i <= n; ++i) {
     size_t len;
     const char* s = luaL_tolstring(L, i, &len);  // __tostring and __name apply
-    if (i > 1) lh_output_write("\t", 1);
-    lh_output_write(s, len);
+    if (i > 1) output_write(L, kStdout, "\t", 1);
+    output_write(L, kStdout, s, len);
     lua_pop(L, 1);
   }
-  lh_output_write("\n", 1);
+  output_write(L, kStdout, "\n", 1);
   return 0;
 }
 
@@ -125,7 +128,7 @@ static int sandbox_pairs(lua_State* L) {
   return 3;
 }
 
-static void warn_write(const char* s) { lh_output_write(s, strlen(s)); }
+static void warn_write(const char* s) { output_warning(s, strlen(s)); }
 
 static void sandbox_warnf(void*, const char* message, int tocont) {
   Vm& g = g_vm;
@@ -164,93 +167,7 @@ static void open_base(lua_State* L) {
 
 // }======
 
-// {====== io: writing to the captured output only
 
-static void write_values(lua_State* L, int first) {
-  int n = lua_gettop(L);
-  for (int i = first; i <= n; ++i) {
-    if (lua_type(L, i) == LUA_TNUMBER) {  // as io.write formats numbers
-      char text[64];
-      int len = lua_isinteger(L, i)
-                    ? snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i))
-                    : snprintf(text, sizeof text, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, i));
-      lh_output_write(text, size_t(len));
-    } else {
-      size_t len;
-      const char* s = luaL_checklstring(L, i, &len);
-      lh_output_write(s, len);
-    }
-  }
-}
-
-static int io_write(lua_State* L) {
-  write_values(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));  // io.stdout, as io.write returns the file
-  return 1;
-}
-
-static int stdout_write(lua_State* L) {
-  luaL_argexpected(L, lua_rawequal(L, 1, lua_upvalueindex(1)), 1, "io.stdout");
-  write_values(L, 2);
-  lua_settop(L, 1);
-  return 1;
-}
-
-static void open_io(lua_State* L) {
-  lua_newtable(L);  // io
-  lua_newtable(L);  // io.stdout
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, stdout_write, 1);
-  lua_setfield(L, -2, "write");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "stdout");
-  lua_pushcclosure(L, io_write, 1);
-  lua_setfield(L, -2, "write");
-  set_library(L, "io");
-}
-
-// }======
-
-// {====== package and require: package.preload only
-
-static int sandbox_require(lua_State* L) {
-  const char* name = luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);  // 2
-  if (lua_getfield(L, 2, name) != LUA_TNIL) return 1;    // already loaded
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);  // 3
-  if (lua_getfield(L, 3, name) == LUA_TNIL)
-    return luaL_error(L, "module '%s' not found:\n\tno field package.preload['%s']\n\t"
-                         "(lua-home loads modules from package.preload only)", name, name);
-  lua_pushvalue(L, 1);
-  lua_pushliteral(L, ":preload:");
-  lua_call(L, 2, 1);
-  if (!lua_isnil(L, -1)) lua_setfield(L, 2, name);
-  else lua_pop(L, 1);
-  if (lua_getfield(L, 2, name) == LUA_TNIL) {  // the module set no value: true, as Lua does
-    lua_pushboolean(L, 1);
-    lua_copy(L, -1, -2);
-    lua_setfield(L, 2, name);
-  }
-  lua_pushliteral(L, ":preload:");
-  return 2;
-}
-
-static void open_package(lua_State* L) {
-  lua_newtable(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushvalue(L, -2);
-  lua_setfield(L, -2, LUA_LOADLIBNAME);  // package.loaded.package = package
-  lua_setfield(L, -2, "loaded");
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_setfield(L, -2, "preload");
-  lua_setglobal(L, LUA_LOADLIBNAME);
-  lua_pushcfunction(L, sandbox_require);
-  lua_setglobal(L, "require");
-}
-
-// }======
 
 // {====== debug: everything that cannot break the sandbox, the proxies or the limit
 //
@@ -421,9 +338,11 @@ void open_sandbox(lua_State* L) {
   seed_random(L, 0, 0);  // deterministic until the host seeds it
   open_debug(L);
   open_io(L);
+  set_library(L, "io");
   open_os(L);
   set_library(L, "os");
   open_package(L);
+  open_host_functions(L);
   open_ext(L);
 }
 

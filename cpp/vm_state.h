@@ -19,6 +19,7 @@ enum ErrorKind : int32_t {
   kErrorLimit = 4,    // the instruction limit stopped the chunk
   kErrorInput = 5,    // a bad call: before init, code too long, pointer outside memory
   kErrorHost = 6,     // a host import reported failure
+  kErrorCancelled = 7,  // the host cancelled a suspended compute
 };
 
 struct Vm {
@@ -32,11 +33,25 @@ struct Vm {
 
   // The current compute.
   bool in_compute = false;
-  bool capturing = false;       // print/io.write go to the I/O buffer
+  bool capturing = false;       // output is accepted (a compute or call is running)
   uint32_t output_len = 0;      // bytes at io + 4
   uint32_t output_dropped = 0;  // bytes of output that did not fit
   ErrorKind last_error = kErrorNone;
   bool host_failed = false;     // an import answered with an error during this compute
+
+  // The host channel (set_host_channel): 0 = off, the original's behaviour.
+  uint32_t channel = 0;
+  uint32_t staged = 0;          // bytes of stdout in `stage`, not yet sent
+  // stdin, read through the channel: the bytes in `in` from in_pos to in_len are unread.
+  uint32_t in_pos = 0, in_len = 0;
+  bool in_eof = false;
+
+  // Calls across the channel (host_functions.cpp, compute.cpp).
+  bool async = false;             // the compute or call may suspend on a host Promise
+  lua_State* running = nullptr;   // the thread inside a host function (where re-entrant calls run)
+  uint32_t host_depth = 0;        // host functions under way, one inside another
+  uint32_t handle_counter = 0;    // the last handle given to the host
+  bool results_streamed = false;  // the results of this compute went through the channel
 
   // Lua warnings (warn): off until "@on"; when on they go to the captured output.
   bool warnings_on = false;
@@ -59,6 +74,8 @@ struct Vm {
 
   alignas(16) uint8_t io[kBufferSize];              // the I/O buffer
   alignas(16) uint8_t get_scratch[kGetScratchBytes]; // first buffer for js_ext_table_get
+  alignas(16) uint8_t stage[kStageBytes];            // stdout on its way to the host
+  alignas(16) uint8_t in[kStdinBytes];               // stdin read ahead from the host
 };
 
 extern Vm g_vm;

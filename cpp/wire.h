@@ -14,7 +14,10 @@ enum Tag : uint8_t {
   kTagFunction = 0x05,
   kTagReserved = 0x06,  // the original's C-function references; never produced
   kTagExternal = 0x07,
-  kTagTable = 0x08,     // inline table, results only
+  kTagTable = 0x08,     // inline table (results, arguments, host answers; never stored)
+  kTagChannel = 0x09,   // the results continue in the host channel (too large for the buffer)
+  kTagHandle = 0x0A,    // a Lua function held for the host: u32 handle (host channel only)
+  kTagHostFunction = 0x0B,  // a host function: u32 id (host channel only)
 };
 
 }  // namespace lh

@@ -1,0 +1,46 @@
+// The host channel (channel.h): messages and requests on the reserved table id.
+// Public API only.
+#include "channel.h"
+
+#include <string.h>
+
+#include "host_calls.h"
+#include "host_imports.h"
+#include "vm_state.h"
+
+namespace lh {
+
+bool channel_on() { return (g_vm.channel & kChannelOn) != 0; }
+
+void channel_send(lua_State* L, const uint8_t* key, uint32_t key_len, const uint8_t* value,
+                  uint32_t value_len) {
+  if (js_ext_table_set(kChannelId, key, key_len, value, value_len) != 0) {
+    g_vm.host_failed = true;
+    luaL_error(L, "the host failed a channel message (operation %d)", (int)key[0]);
+  }
+}
+
+Answer channel_request(lua_State* L, const Bytes& request, Bytes& big) {
+  Vm& g = g_vm;
+  int32_t n = js_ext_table_get(kChannelId, request.data(), request.size(), g.get_scratch, kGetScratchBytes);
+  const uint8_t* at = g.get_scratch;
+  if (n >= 0 && uint32_t(n) > kGetScratchBytes) {  // kept by the host: take it whole
+    uint32_t want = uint32_t(n);
+    big.clear();
+    uint8_t* p = big.extend(want);
+    uint8_t take = kOpTake;
+    n = js_ext_table_get(kChannelId, &take, 1, p, want);
+    if (n >= 0 && uint32_t(n) != want) n = -2;
+    at = p;
+  }
+  if (n == -1) {  // a host without the channel (or without this operation)
+    return Answer{kStatusAbsent, at, 0};
+  }
+  if (n < 1) {
+    g.host_failed = true;
+    luaL_error(L, "the host failed a channel request (operation %d)", (int)request.data()[0]);
+  }
+  return Answer{at[0], at + 1, uint32_t(n) - 1};
+}
+
+}  // namespace lh
