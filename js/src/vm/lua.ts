@@ -45,8 +45,10 @@ export interface ComputeResult {
   readonly values: LuaValue[];
   /** The first of them (undefined when none). */
   readonly value: LuaValue;
-  /** What print and io.write wrote. */
+  /** What print and io.write wrote, as text (bytes that are not UTF-8 read as U+FFFD). */
   readonly output: string;
+  /** What print and io.write wrote: the exact bytes. */
+  readonly outputBytes: Uint8Array;
   /** Bytes of output that did not fit and were dropped. */
   readonly outputDropped: number;
 }
@@ -139,6 +141,7 @@ export class Lua {
   readonly host: TableHost;
 
   private closed = false;
+  private computing = false;
   private readonly clock: (() => number) | undefined;
   private readonly fixedClock: boolean;
   private readonly started = Date.now();
@@ -355,6 +358,19 @@ export class Lua {
    */
   compute(code: string | Uint8Array): ComputeResult {
     this.check();
+    if (this.computing) {
+      throw new LuaError('compute called while this VM is running a compute (from a callback such as clock); ' +
+        'computes on one VM do not nest', 'input');
+    }
+    this.computing = true;
+    try {
+      return this.run(code);
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  private run(code: string | Uint8Array): ComputeResult {
     const { exports, host } = this;
     const mem = new Uint8Array(exports.memory.buffer);
     let len: number;
@@ -384,22 +400,23 @@ export class Lua {
     }
     host.commit();
     if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
-    if (n === 0) return { values: [], value: undefined, output: '', outputDropped: 0 };
+    if (n === 0) return { values: [], value: undefined, output: '', outputBytes: NO_BYTES, outputDropped: 0 };
     const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
     const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
+    const outputBytes = outLen === 0 ? NO_BYTES : mem.slice(this.buffer + 4, this.buffer + 4 + outLen);
     const values = n > 4 + outLen ? decodeValues(mem, this.buffer + 4 + outLen, this.buffer + n, this.decodeOptions) : [];
     // Output is only ever cut when output and results together filled the buffer.
     const outputDropped = n > BUFFER_SIZE - 64 ? exports.get_output_dropped() : 0;
-    return { values, value: values[0], output, outputDropped };
+    return { values, value: values[0], output, outputBytes, outputDropped };
   }
 
   private error(mem: Uint8Array, n: number): LuaError {
     const msgLen = -n - 1;
     const message = decodeText(mem, this.buffer, msgLen);
-    let output = '';
+    let output = NO_BYTES;
     if (msgLen + 4 <= BUFFER_SIZE) {
       const outLen = new DataView(mem.buffer).getUint32(this.buffer + msgLen, true);
-      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = decodeText(mem, this.buffer + msgLen + 4, outLen);
+      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = mem.slice(this.buffer + msgLen + 4, this.buffer + msgLen + 4 + outLen);
     }
     const code = this.exports.get_error_kind() as keyof typeof ERROR_KIND_CODES;
     let kind = (ERROR_KIND_CODES[code] ?? 'runtime') as LuaErrorKind | 'none';
@@ -592,6 +609,7 @@ export class Lua {
 }
 
 const IMAGE_MAGIC = 'LUAHOMEI';
+const NO_BYTES = new Uint8Array(0);
 const IMAGE_VERSION = 1;
 
 function allChanges(state: TablesState) {
