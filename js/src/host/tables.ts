@@ -2,7 +2,9 @@
 // array part, small values as numbers and latin1 strings), the five imports of lua.wasm over
 // them, keys paging, and per-compute transactions.
 import type { ExternalTableImports } from '../abi/abi.js';
-import { HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, valueAt, valueBytes, valueLength } from './table.js';
+import {
+  HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, reorganizations, valueAt, valueBytes, valueLength,
+} from './table.js';
 import type { HostKey, HostValue } from './table.js';
 
 export { HostTable } from './table.js';
@@ -11,10 +13,14 @@ export type { HostKey, HostValue } from './table.js';
 /** Undo log slots kept between computes (3 per write: about 4 MB at most). */
 const UNDO_KEEP = 1 << 19;
 
-/** Open traversal cursors kept at most (the least recently used is dropped). */
-export const MAX_CURSORS = 1024;
+/**
+ * Open traversal cursors kept at most (the least recently used is dropped: the module then gets
+ * -1, "expired cursor"). Each may hold a table's Map alive while it lives.
+ */
+export const MAX_CURSORS = 256;
 
 interface Cursor {
+  id: number;
   keys: KeyCursor;
   pending: string | undefined; // the bytes of a key that did not fit the last page
 }
@@ -61,6 +67,7 @@ export class TableHost {
   private bytes = new Uint8Array(0);
   private cursors = new Map<number, Cursor>();
   private nextCursor = 1;
+  private reorganizationsSeen = reorganizations();
   // Transaction of the running compute: (id, key, old value) triples in the order written,
   // undone in reverse. One array written by index and kept from compute to compute (up to
   // UNDO_KEEP slots), so that a compute writing much does not grow it again each time.
@@ -155,6 +162,7 @@ export class TableHost {
     this.undoing = false;
     this.forgetUndo();
     if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
+    if (this.cursors.size !== 0 && reorganizations() !== this.reorganizationsSeen) this.sweepCursors();
   }
 
   /** Undoes every change of the compute: each table is exactly as before it. */
@@ -175,6 +183,29 @@ export class TableHost {
       if (t.size === 0) this.tables.delete(id);
     }
     this.forgetUndo();
+    if (this.cursors.size !== 0) this.sweepCursors();
+  }
+
+  /** How many traversal cursors are open. */
+  get openCursors(): number {
+    return this.cursors.size;
+  }
+
+  /**
+   * Drops the cursors that can never go on (their table was replaced, dropped, or replaced its
+   * Map) and moves the others onto their Map's current storage: no cursor keeps an old table or
+   * an old Map alive.
+   */
+  sweepCursors(): void {
+    this.reorganizationsSeen = reorganizations();
+    for (const [cursor, state] of this.cursors) {
+      if (!this.isCurrent(state)) this.cursors.delete(cursor);
+      else state.keys.anchor();
+    }
+  }
+
+  private isCurrent(state: Cursor): boolean {
+    return state.keys.valid && this.tables.get(state.id) === state.keys.table;
   }
 
   // Lets go of the old values the log refers to; keeps the log's room unless it is very large.
@@ -200,6 +231,7 @@ export class TableHost {
         dropped++;
       }
     }
+    this.sweepCursors();
     return dropped;
   }
 
@@ -297,13 +329,14 @@ export class TableHost {
     let cursor = view.getUint32(buf, true);
     let state: Cursor | undefined;
     if (cursor === 0) {
-      state = { keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
+      state = { id, keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
       cursor = this.nextCursor++;
       if (this.nextCursor > 0xffffffff) this.nextCursor = 1;
     } else {
       state = this.cursors.get(cursor);
       if (!state) return -1; // unknown or expired
       this.cursors.delete(cursor); // re-inserted below: most recently used last
+      if (!this.isCurrent(state)) return -1; // its table was replaced: expired
     }
     let pos = 4;
     for (;;) {
