@@ -42,6 +42,25 @@ describe('traversal cursors', () => {
     expect(lua.compute('local n = 0 for _ in pairs(_home.t) do n = n + 1 end return n').value).toBe(100000 + 40 + 31);
   });
 
+  it('do not keep the old storage of a Map rehashed by writes alive: the heap stays bounded', async () => {
+    const lua = await Lua.create();
+    lua.compute(`local t = ext.table() _home.t = t
+      for i = 1, 100000 do t["k" .. i] = i end
+      for i = 1, 200 do for k in pairs(t) do break end end -- 200 traversals abandoned`);
+    // Each compute writes and deletes 60,000 keys: the Map's storage is rebuilt along the way.
+    const churn = (r: number) => lua.compute(`local t = _home.t
+      for i = 1, 60000 do t["x${r}_" .. i] = i t["x${r}_" .. i] = nil end`);
+    churn(0);
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let r = 1; r <= 20; r++) churn(r);
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(30e6);
+    expect(lua.host.tables.get(lua.compute('return ext.id(_home.t)').value as number)!.size).toBe(100000);
+  });
+
   it('a traversal paused across computes and lua.gc() goes on: cleared keys skipped, the others once', async () => {
     const lua = await Lua.create();
     lua.compute(`local t = ext.table() _home.t = t

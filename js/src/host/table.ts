@@ -358,7 +358,8 @@ export class KeyCursor {
   private i = 0;
   private map: Map<HostKey, HostValue> | undefined; // the Map `rest` walks
   private rest: Iterator<HostKey> | undefined;
-  private ahead: HostKey | undefined; // a key `anchor()` read ahead
+  private ahead: HostKey[] | undefined; // keys `anchor()` read ahead, in order
+  private aheadAt = 0;
 
   constructor(readonly table: HostTable) {}
 
@@ -373,10 +374,12 @@ export class KeyCursor {
       this.map = this.table.map;
       this.rest = this.map.keys();
     }
-    if (this.ahead !== undefined) {
-      const k = this.ahead;
-      this.ahead = undefined;
+    const ahead = this.ahead;
+    while (ahead !== undefined) {
+      const k = ahead[this.aheadAt++];
+      if (this.aheadAt === ahead.length) this.ahead = undefined;
       if (this.table.getKey(k) !== undefined) return k; // else cleared before its turn: skipped
+      if (this.ahead === undefined) break;
     }
     const r = this.rest.next();
     if (r.done) this.finish();
@@ -393,10 +396,16 @@ export class KeyCursor {
 
   /** Moves the iterator onto the Map's current storage by reading one key ahead. */
   anchor(): void {
-    if (this.rest === undefined || this.ahead !== undefined || this.map === undefined) return;
+    if (this.rest === undefined || this.map === undefined) return;
     const r = this.rest.next();
-    if (r.done) this.finish();
-    else this.ahead = r.value;
+    if (r.done) {
+      this.finish();
+    } else if (this.ahead === undefined) {
+      this.ahead = [r.value];
+      this.aheadAt = 0;
+    } else {
+      this.ahead.push(r.value);
+    }
   }
 
   private finish(): void {
