@@ -130,6 +130,25 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
   }
 }
 
+// Each option of Lua.create of the wrong type is a TypeError that names it (before it is used).
+function checkOptions(options: LuaOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Lua.create options must be an object, got ${describeValue(options)}`);
+  const o = options as Record<keyof LuaOptions, unknown>;
+  const want = (name: keyof LuaOptions, ok: boolean, what: string) => {
+    if (o[name] !== undefined && !ok) throw new TypeError(`Lua.create: option '${name}' must be ${what}, got ${describeValue(o[name])}`);
+  };
+  want('instructionLimit', typeof o.instructionLimit === 'number', 'a number');
+  want('memoryAlias', typeof o.memoryAlias === 'boolean', 'a boolean');
+  want('clock', typeof o.clock === 'number' || typeof o.clock === 'function', 'a number or a function');
+  want('randomSeed', typeof o.randomSeed === 'number' || typeof o.randomSeed === 'bigint', 'a number or a bigint');
+  const store = o.store as Partial<Store> | undefined;
+  want('store', typeof store === 'object' && store !== null && typeof store.load === 'function' && typeof store.save === 'function',
+    'a Store (an object with load and save methods)');
+  want('autosave', typeof o.autosave === 'boolean', 'a boolean');
+  want('state', o.state instanceof Uint8Array, 'a Uint8Array (from exportState())');
+  want('image', o.image instanceof Uint8Array, 'a Uint8Array (from saveImage())');
+}
+
 function describeValue(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
 }
@@ -159,6 +178,7 @@ export class Lua {
   private autosaveError: unknown = undefined;
 
   private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
+    checkOptions(options);
     this.exports = exports;
     this.host = host;
     this.buffer = exports.get_buffer_ptr();
