@@ -235,6 +235,28 @@ describe('saving', () => {
     expect(again.compute('return _home.a, _home.b, _home.boom').values).toEqual([2, undefined, 3]);
   });
 
+  it('deletes, with its next save, the tables no VM was ever given (unreachable when it first loaded)', async () => {
+    const name = vm();
+    const first = store({}, name);
+    const lua = await Lua.create({ store: first });
+    lua.compute('_home.g = { 1, 2, 3 } _home.keep = { 4 }');
+    await lua.save();
+    const garbage = lua.compute('local id = ext.id(_home.g) _home.g = nil return id').value as number;
+    await lua.save();
+    await first.close();
+    const rowsOf = async (id: number) => Number((await pool.query(`SELECT count(*) AS n FROM lua_home_entries e JOIN lua_home_vms m
+      ON m.id = e.vm_id WHERE m.vm = $1 AND e.table_id = $2`, [name, id])).rows[0].n);
+    expect(await rowsOf(garbage)).toBe(3); // loading and closing wrote nothing
+    const second = store({}, name);
+    const again = await Lua.create({ store: second });
+    expect(await rowsOf(garbage)).toBe(3);
+    again.compute('_home.n = 1');
+    await again.save();
+    expect(await rowsOf(garbage)).toBe(0);
+    await second.close();
+    expect(await Lua.create({ store: store({}, name) }).then((l) => l.compute('return _home.n, _home.keep[1]').values)).toEqual([1, 4]);
+  });
+
   it('refuses a batch that would pass the table entry limit, writing nothing', async () => {
     const name = vm();
     const lua = await Lua.create({ store: store({ maxTableEntries: 3 }, name) });
