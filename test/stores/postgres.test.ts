@@ -133,6 +133,25 @@ describe('the lease', () => {
     expect(lc.compute('return _home.n, _home.from_a, _home.t.x, _home.u').values).toEqual([101, undefined, 1, undefined]);
   });
 
+  it('after close(), a save never takes the lease again by itself: LeaseLostError until load()', async () => {
+    const name = vm();
+    const a = store({}, name);
+    const lua = await Lua.create({ store: a });
+    lua.compute('_home.n = 1');
+    await lua.save();
+    await a.close();
+    const b = store({}, name);
+    const lb = await Lua.create({ store: b });
+    lb.compute('_home.n = 10');
+    await lb.save();
+    await b.close(); // the VM is free again, and changed since `a` had it
+    lua.compute('_home.n = 2');
+    await expect(lua.save()).rejects.toThrow(LeaseLostError);
+    expect(await a.load()).toBeDefined(); // taking it again is explicit
+    const fresh = await Lua.create({ store: a });
+    expect(fresh.compute('return _home.n').value).toBe(10);
+  });
+
   it('an expired lease nobody took is still ours: the save goes through, fenced by the token', async () => {
     const name = vm();
     const a = store({ leaseMs: 200, noRenew: true }, name);

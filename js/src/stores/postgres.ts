@@ -189,7 +189,8 @@ export class PostgresStore implements Store {
   private readonly connectionString: string | undefined;
   private ownPool: Pool | undefined;
   private lease: Lease | undefined;
-  private lost: string | undefined; // why the lease was lost (sticky until close)
+  private lost: string | undefined; // why the lease was lost or given up (saves refused until load() or acquire())
+  private served = false; // a VM was given this store's state, under the lease held (or last held)
   private timer: ReturnType<typeof setInterval> | undefined;
   private renewing = false;
   private state: TablesState | undefined;
@@ -257,7 +258,6 @@ export class PostgresStore implements Store {
    * with a new fencing token, and renews it while the store is open. load() and save() call it.
    */
   async acquire(): Promise<void> {
-    if (this.lost) throw new LeaseLostError(this.vm, this.lost);
     if (this.lease) return;
     await this.schema();
     this.lease = await this.transaction(async (c) => {
@@ -270,6 +270,7 @@ export class PostgresStore implements Store {
          WHERE id = $1 RETURNING token`, [row.id, this.owner, this.leaseMs])).rows[0];
       return { vmId: Number(row.id), token: String(taken.token) };
     });
+    this.lost = undefined;
     if (!this.noRenew) {
       this.timer = setInterval(() => void this.renew(), this.renewMs);
       this.timer.unref(); // the lease never keeps the process alive
@@ -296,7 +297,24 @@ export class PostgresStore implements Store {
   private loseLease(why: string): void {
     this.lost = why;
     this.lease = undefined;
+    this.loaded = false;
     this.stopTimer();
+  }
+
+  /**
+   * The lease a save writes under. The first save of a store takes it (and loads); after that a
+   * save never takes a new one by itself: the VM's state was built under the old one, and another
+   * process may have changed the VM since. load() or acquire() again to go on.
+   */
+  private async saveLease(): Promise<Lease> {
+    if (!this.lease && !this.served) await this.load();
+    const lease = this.lease;
+    if (!lease) throw new LeaseLostError(this.vm, this.lost ?? 'the store was closed; load() it again');
+    if (!this.loaded) {
+      this.state = await this.read(lease); // after a failed COMMIT: what the database holds now
+      this.loaded = true;
+    }
+    return lease;
   }
 
   private stopTimer(): void {
@@ -371,6 +389,7 @@ export class PostgresStore implements Store {
     }
     this.state = state;
     this.loaded = true;
+    this.served = true;
     if (!state) return undefined;
     const { copy, dropped } = pruneCopy(state);
     if (this.pristine) this.garbage = new Set(dropped); // no VM was given them, through this store or before it
@@ -401,9 +420,7 @@ export class PostgresStore implements Store {
    * discarded (it would be older than the tables).
    */
   async save(batch: ChangeBatch, options: PostgresSaveOptions = {}): Promise<void> {
-    if (!this.loaded) await this.load();
-    const lease = this.lease;
-    if (this.lost || !lease) throw new LeaseLostError(this.vm, this.lost ?? 'the store was closed');
+    const lease = await this.saveLease();
     this.pristine = false;
     checkBatchFits(this.state ?? { homeId: 0, nextId: 0, tables: new Map() }, batch, this.maxTableEntries);
     const changes = lastPerKey(batch.changes);
@@ -473,9 +490,7 @@ export class PostgresStore implements Store {
 
   /** Stores a VM image (`lua.saveImage()`) on its own, fenced by the lease. The tables are not changed. */
   async saveImage(image: Uint8Array): Promise<void> {
-    if (!this.loaded) await this.load();
-    const lease = this.lease;
-    if (this.lost || !lease) throw new LeaseLostError(this.vm, this.lost ?? 'the store was closed');
+    const lease = await this.saveLease();
     if (image.length > MAX_VALUE_BYTES) throw new StateTooLargeError(`a VM image of ${image.length} bytes`, MAX_VALUE_BYTES);
     try {
       await this.transaction(async (c) => {
@@ -495,7 +510,7 @@ export class PostgresStore implements Store {
     this.stopTimer();
     const lease = this.lease;
     this.lease = undefined;
-    this.lost = undefined;
+    if (lease) this.lost = 'the store was closed; load() it again';
     this.loaded = false;
     this.state = undefined;
     try {
