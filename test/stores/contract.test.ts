@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Pool } from 'pg';
 import { Lua, LuaError, MemoryStore, NodeFileStore, StateCorruptError, StateLockedError, Store, TableFullError } from '../../js/src/node';
 import { LeaseHeldError, PostgresStore } from '../../js/src/postgres';
+import type { FileStoreInternals } from '../../js/src/stores/file';
 import { migrateSchema } from '../../js/src/stores/postgres';
 import { PostgresServer, startPostgres } from '../support/postgres';
 
@@ -56,7 +57,7 @@ function filePlace(): Place {
   const size = () => readdirSync(dir).filter((f) => f !== 'lock').reduce((n, f) => n + statSync(join(dir, f)).size, 0);
   let last = 0;
   return {
-    open: (limits = {}) => new NodeFileStore(dir, limits),
+    open: (limits: FileStoreInternals = {}) => new NodeFileStore(dir, limits),
     async written() {
       const now = size();
       const grew = now - last;
