@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Lua } from '../vm/lua.js';
+import { luaRelease } from '../abi/abi.js';
 import { LuaError } from '../errors.js';
 import { NodeFileStore, StateLockedError } from '../stores/file.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -163,7 +164,7 @@ class Cli {
   }
 
   async repl(input: NodeJS.ReadableStream, showPrompts: boolean): Promise<void> {
-    if (showPrompts) this.out.write(`lua-home ${VERSION} (Lua 5.4.4; _home kept between runs)\n`);
+    if (showPrompts) this.out.write(`lua-home ${VERSION} (Lua ${luaRelease(this.lua.exports)}; _home kept between runs)\n`);
     const rl = createInterface({ input, output: showPrompts ? this.out : undefined, terminal: showPrompts });
     const prompt = (p: string) => {
       if (showPrompts) {
@@ -217,7 +218,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (opts === 'version') {
-    process.stdout.write(`lua-home ${VERSION} (Lua 5.4.4)\n`);
+    const lua = await Lua.create({ store: new MemoryStore() }); // the module says which Lua it runs
+    process.stdout.write(`lua-home ${VERSION} (Lua ${luaRelease(lua.exports)})\n`);
     return 0;
   }
   let store: Store;
