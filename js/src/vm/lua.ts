@@ -227,6 +227,7 @@ export class Lua {
    * `_home` from `image`, `state` or the store, in that order of preference.
    */
   static async create(options: LuaOptions = {}): Promise<Lua> {
+    checkOptions(options);
     if (options.image) return Lua.fromImage(options);
     const { exports, host } = await Lua.instantiate(options);
     exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
