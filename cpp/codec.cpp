@@ -22,12 +22,77 @@ static void put_decimal_integer(Bytes& out, lua_Integer i) {
   out.append(text, uint32_t(lh_format_integer(text, sizeof text, i)));
 }
 
+// m * 10^e, read back as strtod reads it (m of at most 17 digits).
+static double decimal_value(uint64_t m, int e) {
+  char text[40];
+  snprintf(text, sizeof text, "%llue%d", (unsigned long long)m, e);
+  return strtod(text, nullptr);
+}
+
+// The shortest decimal that reads back to d, the nearest of them (ties to even digits), as
+// JavaScript's String(d) chooses it; written as "%.Pg" writes P significant digits (docs/ABI.md).
 static void put_shortest_float(Bytes& out, double d) {
-  char text[32];
+  if (isinf(d)) {
+    out.append(d < 0 ? "-inf" : "inf", d < 0 ? 4 : 3);
+    return;
+  }
+  static const uint64_t kPow10[18] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+    10000000ull, 100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull};
+  double a = fabs(d);
+  uint64_t m = 0;  // a reads back from m * 10^(x - p + 1), m of p digits
+  int x = 0, p = 1;
+  for (; p <= 17; ++p) {
+    char text[40];
+    snprintf(text, sizeof text, "%.*e", p - 1, a);  // the nearest p-digit decimal, ties to even
+    m = 0;
+    const char* c = text;
+    for (; *c != 'e'; ++c)
+      if (*c != '.') m = m * 10 + uint64_t(*c - '0');
+    x = int(strtol(c + 1, nullptr, 10));
+    double back = decimal_value(m, x - p + 1);
+    if (back == a) break;
+    // Below a power of two the doubles are twice as dense: the nearest decimal can miss a's
+    // rounding interval on that side while its neighbour on the other side lies inside it.
+    uint64_t m2 = back < a ? m + 1 : m - 1;
+    int x2 = x;
+    if (m2 == kPow10[p]) m2 = kPow10[p - 1], ++x2;
+    else if (m2 < kPow10[p - 1]) m2 = kPow10[p] - 1, --x2;
+    if (decimal_value(m2, x2 - p + 1) == a) {
+      m = m2, x = x2;
+      break;
+    }
+  }
+  if (p > 17) p = 17;
+  while (p > 1 && m % 10 == 0) m /= 10, --p;
+  char digits[20];
+  for (int i = p - 1; i >= 0; --i) digits[i] = char('0' + m % 10), m /= 10;
+  char text[48];
   int n = 0;
-  for (int precision = 1; precision <= 17; ++precision) {  // the shortest that reads back
-    n = snprintf(text, sizeof text, "%.*g", precision, d);
-    if (strtod(text, nullptr) == d) break;
+  if (d < 0) text[n++] = '-';
+  if (x < -4 || x >= p) {  // %g's exponent form: d.ddde+XX
+    text[n++] = digits[0];
+    if (p > 1) {
+      text[n++] = '.';
+      memcpy(text + n, digits + 1, size_t(p - 1));
+      n += p - 1;
+    }
+    n += snprintf(text + n, sizeof text - size_t(n), "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+  } else if (x >= 0) {  // ddd.ddd
+    memcpy(text + n, digits, size_t(x + 1));
+    n += x + 1;
+    if (p > x + 1) {
+      text[n++] = '.';
+      memcpy(text + n, digits + x + 1, size_t(p - x - 1));
+      n += p - x - 1;
+    }
+  } else {  // 0.000ddd
+    text[n++] = '0';
+    text[n++] = '.';
+    for (int i = 0; i < -x - 1; ++i) text[n++] = '0';
+    memcpy(text + n, digits, size_t(p));
+    n += p;
   }
   out.append(text, uint32_t(n));
 }

@@ -2,7 +2,8 @@
 # Installs what is missing and builds what is stale: npm dependencies, Emscripten (Debian's
 # package, when we are root), native Lua (the reference the tests and the bench compare with),
 # Lua's verified sources, lua.wasm and the TypeScript package.
-# `--for-tests` also makes sure Chromium is there for the browser test.
+# `--for-tests` also makes sure Chromium is there for the browser test, and PostgreSQL for the
+# PostgreSQL store's tests.
 # Every external command a test or the bench runs is installed here: test/setup.test.ts checks.
 # Every step is a no-op when already done, so `npm start` and `npm test` can always call it.
 set -euo pipefail
@@ -62,4 +63,10 @@ fi
 
 if [ $for_tests = 1 ]; then
   command -v chromium >/dev/null || apt_install chromium || say "no chromium: the browser test will fail"
+  # The PostgreSQL store's tests start a private server (test/support/postgres.ts) with Debian's
+  # server programs: initdb and pg_ctl from /usr/lib/postgresql/N/bin (not on PATH), run as the
+  # `postgres` user (which the package creates) through runuser when we are root.
+  ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || apt_install postgresql
+  getent passwd postgres >/dev/null || apt_install postgresql
+  command -v runuser >/dev/null || apt_install util-linux
 fi

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { postgresBinDir } from './support/postgres';
 
 const root = join(__dirname, '..');
 const setup = readFileSync(join(root, 'scripts', 'setup.sh'), 'utf8');
@@ -42,6 +43,12 @@ describe('setup', () => {
       return !new RegExp(`command -v ${name.replace(/[.+]/g, '\\$&')} `).test(setup);
     });
     expect(missing).toEqual([]);
+  });
+
+  it('installs the PostgreSQL server programs the PostgreSQL store\'s tests run (by path: Debian keeps them off PATH)', () => {
+    expect(setup).toMatch(/ls \/usr\/lib\/postgresql\/\*\/bin\/initdb \/usr\/lib\/postgresql\/\*\/bin\/pg_ctl .*\|\| apt_install postgresql/);
+    const bin = postgresBinDir();
+    for (const program of ['initdb', 'pg_ctl']) expect(statSync(join(bin, program)).mode & 0o111).not.toBe(0);
   });
 
   it('has installed them on this machine', () => {

@@ -6,13 +6,23 @@ export type LuaErrorKind = 'syntax' | 'runtime' | 'memory' | 'limit' | 'input' |
 /** A failed compute: Lua's own message, its kind, and what the chunk printed before failing. */
 export class LuaError extends Error {
   readonly kind: LuaErrorKind;
+  /** The output as text (bytes that are not UTF-8 read as U+FFFD). */
   readonly output: string;
+  /** The output: the exact bytes. */
+  readonly outputBytes: Uint8Array;
 
-  constructor(message: string, kind: LuaErrorKind, output = '', options?: { cause?: unknown }) {
+  /** `output` given as bytes is kept exactly (`outputBytes`) and decoded for `output`. */
+  constructor(message: string, kind: LuaErrorKind, output: string | Uint8Array = '', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'LuaError';
     this.kind = kind;
-    this.output = output;
+    if (typeof output === 'string') {
+      this.output = output;
+      this.outputBytes = new TextEncoder().encode(output);
+    } else {
+      this.output = output.length === 0 ? '' : new TextDecoder().decode(output);
+      this.outputBytes = output;
+    }
   }
 }
 

@@ -48,12 +48,12 @@ describe('soak', () => {
     }
     const dropped = lua.gc(); // the VM's collection, then the host's
     const heap = lua.stats().heapUsed;
-    const host = lua.host as unknown as { cursors: Map<number, unknown>; undo: unknown; newlyDirty: unknown[] };
+    const host = lua.host as unknown as { cursors: Map<number, unknown>; undo: unknown; dirtyLog: unknown[] };
     // The heap is where it started (a collection leaves a few KB of noise: strings interned by the
     // last computes, the table sizes Lua keeps).
     expect(Math.abs(heap - baseline)).toBeLessThan(16 * 1024);
     expect(host.undo).toBeUndefined();
-    expect(host.newlyDirty.length).toBe(0);
+    expect(host.dirtyLog.length).toBe(0);
     expect(host.cursors.size).toBeLessThanOrEqual(1);
     // Only the data: no failed compute left a key or a table behind. Each successful `_home.last =
     // { ... }` made one new table; lua.gc() drops the ones it replaced (nothing can reach them).

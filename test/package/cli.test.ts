@@ -69,7 +69,7 @@ describe('lua-home FILE and -e', () => {
 
   it('--help and --version', () => {
     expect(run(['--help'])).toMatchObject({ status: 0, out: expect.stringContaining('usage: lua-home') });
-    expect(run(['--version'])).toMatchObject({ status: 0, out: expect.stringMatching(/^lua-home \d+\.\d+\.\d+ \(Lua 5\.4\.4\)\n$/) });
+    expect(run(['--version'])).toMatchObject({ status: 0, out: expect.stringMatching(/^lua-home \d+\.\d+\.\d+ \(Lua 5\.4\.\d+\)\n$/) });
   });
 });
 

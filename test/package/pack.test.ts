@@ -80,6 +80,22 @@ describe('the packed package', () => {
     expect(r.status).toBe(0);
   });
 
+  it('has the lua-home/postgres entry, as ES module, CommonJS and types, once pg is installed beside it', () => {
+    execFileSync(npm, ['install', 'pg@8', '--offline', '--no-audit', '--no-fund', '--silent'], { cwd: project, encoding: 'utf8' });
+    writeFileSync(join(project, 'pg.mjs'), `
+      import { PostgresStore, LeaseHeldError, Lua } from 'lua-home/postgres';
+      const store = new PostgresStore({ connectionString: 'postgresql://x@%2Fnowhere/db', vm: 'a' });
+      console.log(JSON.stringify([typeof PostgresStore, typeof LeaseHeldError, typeof Lua, store.vm]));
+    `);
+    expect(JSON.parse(node('pg.mjs'))).toEqual(['function', 'function', 'function', 'a']);
+    writeFileSync(join(project, 'pg.cjs'), `
+      const { PostgresStore, LeaseLostError } = require('lua-home/postgres');
+      console.log(JSON.stringify([typeof PostgresStore, typeof LeaseLostError]));
+    `);
+    expect(JSON.parse(node('pg.cjs'))).toEqual(['function', 'function']);
+    expect(existsSync(join(project, 'node_modules', 'lua-home', 'dist', 'types', 'postgres.d.ts'))).toBe(true);
+  });
+
   it('installs the lua-home command', () => {
     const bin = join(project, 'node_modules', '.bin', 'lua-home');
     const out = execFileSync(bin, ['--no-state', '-e', 'print(_VERSION, 2^10)'], { cwd: project, encoding: 'utf8' });

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Lua } from '../vm/lua.js';
+import { luaRelease } from '../abi/abi.js';
 import { LuaError } from '../errors.js';
 import { NodeFileStore, StateLockedError } from '../stores/file.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -122,8 +123,9 @@ if r.n > 1 then print(table.unpack(r, 2, r.n)) end
 return "ok"`;
 }
 
-function stripShebang(code: string): string {
-  return code.startsWith('#') ? '--' + code.slice(1) : code;
+// A first line starting with '#' becomes a comment; the script's bytes are kept as they are.
+function stripShebang(code: Uint8Array): Uint8Array {
+  return code[0] === 0x23 ? Buffer.concat([Buffer.from('--'), code.subarray(1)]) : code;
 }
 
 function argChunk(script: string | undefined, args: string[]): string {
@@ -138,10 +140,10 @@ class Cli {
   constructor(readonly lua: Lua, readonly out: NodeJS.WritableStream, readonly err: NodeJS.WritableStream) {}
 
   /** Runs one chunk; prints its output; reports an error. True when it succeeded. */
-  async run(code: string): Promise<boolean> {
+  async run(code: string | Uint8Array): Promise<boolean> {
     try {
       const r = this.lua.compute(code);
-      this.out.write(r.output);
+      this.out.write(r.outputBytes); // output is bytes: written exactly
       await this.lua.flush();
       return true;
     } catch (e) {
@@ -154,7 +156,7 @@ class Cli {
   report(e: unknown, fatal = true): void {
     if (fatal) this.failed = true;
     if (e instanceof LuaError) {
-      this.out.write(e.output);
+      this.out.write(e.outputBytes);
       this.err.write(`lua-home: ${e.message}\n`);
     } else {
       this.err.write(`lua-home: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -162,7 +164,7 @@ class Cli {
   }
 
   async repl(input: NodeJS.ReadableStream, showPrompts: boolean): Promise<void> {
-    if (showPrompts) this.out.write(`lua-home ${VERSION} (Lua 5.4.4; _home kept between runs)\n`);
+    if (showPrompts) this.out.write(`lua-home ${VERSION} (Lua ${luaRelease(this.lua.exports)}; _home kept between runs)\n`);
     const rl = createInterface({ input, output: showPrompts ? this.out : undefined, terminal: showPrompts });
     const prompt = (p: string) => {
       if (showPrompts) {
@@ -177,9 +179,13 @@ class Cli {
       let status: unknown;
       try {
         const r = this.lua.compute(replChunk(input));
-        this.out.write(r.output);
+        this.out.write(r.outputBytes);
         status = r.values[0];
-        if (status === 'error') this.err.write(`${String(r.values[1])}\n`);
+        if (status === 'error') {
+          const message = r.values[1];
+          this.err.write(message instanceof Uint8Array ? message : String(message));
+          this.err.write('\n');
+        }
         await this.lua.flush();
       } catch (e) {
         this.report(e, false);
@@ -193,10 +199,10 @@ class Cli {
   }
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -212,7 +218,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (opts === 'version') {
-    process.stdout.write(`lua-home ${VERSION} (Lua 5.4.4)\n`);
+    const lua = await Lua.create({ store: new MemoryStore() }); // the module says which Lua it runs
+    process.stdout.write(`lua-home ${VERSION} (Lua ${luaRelease(lua.exports)})\n`);
     return 0;
   }
   let store: Store;
@@ -232,9 +239,9 @@ export async function main(argv: string[]): Promise<number> {
     let ok = await cli.run(argChunk(opts.script, opts.args));
     for (const e of opts.exprs) if (ok) ok = await cli.run(e);
     if (ok && opts.script !== undefined) {
-      let code: string;
+      let code: Uint8Array;
       try {
-        code = opts.script === '-' ? await readStdin() : readFileSync(opts.script, 'utf8');
+        code = opts.script === '-' ? await readStdin() : readFileSync(opts.script);
       } catch (e) {
         process.stderr.write(`lua-home: cannot read ${opts.script}: ${(e as Error).message}\n`);
         return 1;

@@ -315,33 +315,30 @@ function textKey(tag: number, text: string): Uint8Array {
   return out;
 }
 
-/** The shortest decimal that reads back to the same double, as the module writes float keys. */
+/**
+ * The key text of a float, as the module writes it (docs/ABI.md, "Keys"): the shortest decimal
+ * that reads back to the same double, the nearest of them (the digits String() picks), laid out
+ * as C's "%.Pg" lays out P significant digits: `0.1`, `1125899906842624.2`, `1e+21`, `1e-07`.
+ */
 export function shortestFloat(d: number): string {
   if (d === Infinity) return 'inf';
   if (d === -Infinity) return '-inf';
-  for (let p = 1; p <= 17; p++) {
-    const s = cFormatG(d, p);
-    if (Number(s) === d) return s;
+  if (d === 0) return Object.is(d, -0) ? '-0' : '0'; // never a key: 0.0 and -0.0 are the integer key 0
+  const [mantissa, exponent = '0'] = String(Math.abs(d)).split('e');
+  const dot = mantissa.indexOf('.');
+  let digits = dot < 0 ? mantissa : mantissa.slice(0, dot) + mantissa.slice(dot + 1);
+  let x = (dot < 0 ? mantissa.length : dot) + Number(exponent) - 1; // the decimal exponent of the first digit
+  const lead = digits.length - digits.replace(/^0+/, '').length;
+  digits = digits.slice(lead).replace(/0+$/, '');
+  x -= lead;
+  const p = digits.length;
+  const sign = d < 0 ? '-' : '';
+  if (x < -4 || x >= p) {
+    const e = `e${x < 0 ? '-' : '+'}${String(Math.abs(x)).padStart(2, '0')}`;
+    return sign + digits[0] + (p > 1 ? '.' + digits.slice(1) : '') + e;
   }
-  return cFormatG(d, 17);
-}
-
-// C's %.*g: exponent form with at least two exponent digits, trailing zeros removed.
-function cFormatG(d: number, precision: number): string {
-  if (d === 0) return Object.is(d, -0) ? '-0' : '0';
-  const exp = Math.floor(Math.log10(Math.abs(d)));
-  let [mant, e] = d.toExponential(precision - 1).split('e');
-  let x = Number(e);
-  if (Number.isNaN(x)) x = exp;
-  if (x < -4 || x >= precision) {
-    if (mant.includes('.')) mant = mant.replace(/0+$/, '').replace(/\.$/, '');
-    const sign = x < 0 ? '-' : '+';
-    const digits = Math.abs(x).toString().padStart(2, '0');
-    return `${mant}e${sign}${digits}`;
-  }
-  let fixed = d.toFixed(Math.max(0, precision - 1 - x));
-  if (fixed.includes('.')) fixed = fixed.replace(/0+$/, '').replace(/\.$/, '');
-  return fixed;
+  if (x >= 0) return sign + digits.slice(0, x + 1) + (p > x + 1 ? '.' + digits.slice(x + 1) : '');
+  return sign + '0.' + '0'.repeat(-x - 1) + digits;
 }
 
 /** Encodes a scalar value, a function or a table reference; null when the value is a table to copy. */

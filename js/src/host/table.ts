@@ -278,6 +278,7 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
   // The array part became mostly holes (a queue, say): its keys move to the Map. Only done when
   // a key is inserted, which Lua leaves undefined during a traversal anyway.
   private dissolve(): void {
+    reorganized++;
     const arr = this.arr;
     const map = new Map<HostKey, HostValue>();
     for (let i = 0; i < arr.length; i++) {
@@ -334,30 +335,84 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
   // }======
 }
 
+// How many times any table replaced its Map (traversals of the old one must not keep it alive).
+let reorganized = 0;
+
+/** A count that changes whenever a table replaces its Map. */
+export function reorganizations(): number {
+  return reorganized;
+}
+
 // Inserting a new key into the Map while the array part is mostly holes: give the array up.
 function isSparse(t: HostTable): boolean {
   const n = t.arr.length;
   return n >= ARRAY_MIN_SPARSE && t.arrCount * 2 < n;
 }
 
-/** A traversal of a table's keys that survives deleting keys during it (as Lua allows). */
+/**
+ * A traversal of a table's keys that survives deleting keys during it (as Lua allows). It holds
+ * one Map iterator at most, which `anchor()` moves onto the Map's current storage (a live
+ * iterator otherwise keeps every older storage of a Map rehashed since alive).
+ */
 export class KeyCursor {
   private i = 0;
+  private map: Map<HostKey, HostValue> | undefined; // the Map `rest` walks
   private rest: Iterator<HostKey> | undefined;
+  private ahead: HostKey[] | undefined; // keys `anchor()` read ahead, in order
+  private aheadAt = 0;
 
-  constructor(private readonly t: HostTable) {}
+  constructor(readonly table: HostTable) {}
 
   /** The next key, or undefined at the end. */
   next(): HostKey | undefined {
     if (this.rest === undefined) {
-      const arr = this.t.arr;
+      const arr = this.table.arr;
       while (this.i < arr.length) {
         const k = ++this.i;
         if (arr[k - 1] !== undefined) return k;
       }
-      this.rest = this.t.map.keys();
+      this.map = this.table.map;
+      this.rest = this.map.keys();
+    }
+    const ahead = this.ahead;
+    while (ahead !== undefined) {
+      const k = ahead[this.aheadAt++];
+      if (this.aheadAt === ahead.length) this.ahead = undefined;
+      if (this.table.getKey(k) !== undefined) return k; // else cleared before its turn: skipped
+      if (this.ahead === undefined) break;
     }
     const r = this.rest.next();
+    if (r.done) this.finish();
     return r.done ? undefined : r.value;
   }
+
+  /**
+   * Whether the traversal can go on: false once the table replaced the Map it walks (new keys
+   * reorganised it: Lua leaves such a traversal undefined), which must then not be kept alive.
+   */
+  get valid(): boolean {
+    return this.map === undefined || this.map === this.table.map || this.rest === NO_KEYS;
+  }
+
+  /** Moves the iterator onto the Map's current storage by reading one key ahead. */
+  anchor(): void {
+    if (this.rest === undefined || this.map === undefined) return;
+    const r = this.rest.next();
+    if (r.done) {
+      this.finish();
+    } else if (this.ahead === undefined) {
+      this.ahead = [r.value];
+      this.aheadAt = 0;
+    } else {
+      this.ahead.push(r.value);
+    }
+  }
+
+  private finish(): void {
+    this.rest = NO_KEYS; // the ended iterator lets go of its Map
+    this.map = undefined;
+  }
 }
+
+const EMPTY_MAP = new Map<HostKey, HostValue>();
+const NO_KEYS: Iterator<HostKey> = EMPTY_MAP.keys();

@@ -2,7 +2,9 @@
 // array part, small values as numbers and latin1 strings), the five imports of lua.wasm over
 // them, keys paging, and per-compute transactions.
 import type { ExternalTableImports } from '../abi/abi.js';
-import { HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, valueAt, valueBytes, valueLength } from './table.js';
+import {
+  HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, reorganizations, valueAt, valueBytes, valueLength,
+} from './table.js';
 import type { HostKey, HostValue } from './table.js';
 import { MAX_TABLE_ENTRIES, MAX_TABLES, TableFullError } from './limits.js';
 
@@ -12,10 +14,17 @@ export type { HostKey, HostValue } from './table.js';
 /** Undo log slots kept between computes (3 per write: about 4 MB at most). */
 const UNDO_KEEP = 1 << 19;
 
-/** Open traversal cursors kept at most (the least recently used is dropped). */
-export const MAX_CURSORS = 1024;
+/**
+ * Open traversal cursors kept at most (the least recently used is dropped: the module then gets
+ * -1, "expired cursor"). Each may hold a table's Map alive while it lives.
+ */
+export const MAX_CURSORS = 256;
+
+/** Writes after which a compute's end moves the cursors onto their Maps' current storage. */
+const SWEEP_WRITES = 4096;
 
 interface Cursor {
+  id: number;
   keys: KeyCursor;
   pending: string | undefined; // the bytes of a key that did not fit the last page
 }
@@ -53,6 +62,12 @@ export function reachableTables(tables: Map<number, HostTable | Map<string, Uint
   return reachable;
 }
 
+// What a changed key held at the last save: its value, ABSENT, or UNKNOWN (the store may lack it).
+type SavedValue = HostValue | typeof ABSENT | typeof UNKNOWN;
+const ABSENT: unique symbol = Symbol('absent');
+const UNKNOWN: unique symbol = Symbol('unknown');
+const NOT_DIRTY: unique symbol = Symbol('not dirty');
+
 export class TableHost {
   readonly tables = new Map<number, HostTable>();
   /** The first exception an import met during the current compute (imports never throw). */
@@ -64,16 +79,21 @@ export class TableHost {
   private bytes = new Uint8Array(0);
   private cursors = new Map<number, Cursor>();
   private nextCursor = 1;
+  private reorganizationsSeen = reorganizations();
+  private writesSinceSweep = 0; // a Map rehashed by writes keeps its old storage for live iterators
   // Transaction of the running compute: (id, key, old value) triples in the order written,
   // undone in reverse. One array written by index and kept from compute to compute (up to
   // UNDO_KEEP slots), so that a compute writing much does not grow it again each time.
   private undoing = false;
   private undoLog: (HostKey | HostValue | undefined)[] = [];
   private undoLen = 0;
-  // Keys changed since the last save, per table; tracked only once a store asks for it.
-  private dirty: Map<number, Set<HostKey>> | undefined;
-  // (set, key) pairs: keys the running compute made dirty for the first time.
-  private newlyDirty: (Set<HostKey> | HostKey)[] = [];
+  // The keys that differ from the last save, per table, each with its saved value (ABSENT: it
+  // had none; UNKNOWN: the store may not have it); tracked only once a store asks for it. A key
+  // written back to its saved value leaves, so the entries are only ever what differs.
+  private dirty: Map<number, Map<HostKey, SavedValue>> | undefined;
+  // (map, key, what it held) triples: how the running compute changed `dirty`, undone in reverse
+  // (NOT_DIRTY: the key had no entry).
+  private dirtyLog: (Map<HostKey, SavedValue> | HostKey | SavedValue | typeof NOT_DIRTY)[] = [];
 
   /** Binds the host to the instance's memory (once the instance exists). */
   attach(memory: WebAssembly.Memory): void {
@@ -117,6 +137,7 @@ export class TableHost {
    * values are in host form (keyOf, valueOf).
    */
   write(id: number, key: HostKey, value: HostValue | undefined): void {
+    this.writesSinceSweep++;
     let t = this.tables.get(id);
     let old: HostValue | undefined;
     if (value === undefined) {
@@ -140,13 +161,21 @@ export class TableHost {
       u[n + 2] = old;
       this.undoLen = n + 3;
     }
-    if (this.dirty) {
-      let d = this.dirty.get(id);
-      if (!d) this.dirty.set(id, (d = new Set()));
-      const before = d.size;
-      d.add(key);
-      // A key first dirtied by this compute is clean again if the compute is rolled back.
-      if (d.size !== before && this.undoing) this.newlyDirty.push(d, key);
+    if (this.dirty) this.markChanged(id, key, old, value);
+  }
+
+  // Records that `key` changed from `old` to `value`: an entry while it differs from the saved value.
+  private markChanged(id: number, key: HostKey, old: HostValue | undefined, value: HostValue | undefined): void {
+    let d = (this.dirty as Map<number, Map<HostKey, SavedValue>>).get(id);
+    if (!d) (this.dirty as Map<number, Map<HostKey, SavedValue>>).set(id, (d = new Map()));
+    const saved = d.get(key);
+    if (saved === undefined) {
+      if (old === value) return; // the same value again
+      d.set(key, old === undefined ? ABSENT : old);
+      if (this.undoing) this.dirtyLog.push(d, key, NOT_DIRTY);
+    } else if (saved === (value === undefined ? ABSENT : value)) {
+      d.delete(key); // back to what was saved
+      if (this.undoing) this.dirtyLog.push(d, key, saved);
     }
   }
 
@@ -154,7 +183,7 @@ export class TableHost {
   begin(): void {
     this.undoing = true;
     this.undoLen = 0;
-    if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
+    if (this.dirtyLog.length !== 0) this.dirtyLog.length = 0;
     this.error = undefined;
   }
 
@@ -162,16 +191,24 @@ export class TableHost {
   commit(): void {
     this.undoing = false;
     this.forgetUndo();
-    if (this.newlyDirty.length !== 0) this.newlyDirty.length = 0;
+    if (this.dirtyLog.length !== 0) this.dirtyLog.length = 0;
+    if (this.cursors.size !== 0 && (this.writesSinceSweep > SWEEP_WRITES || reorganizations() !== this.reorganizationsSeen)) {
+      this.sweepCursors();
+    }
   }
 
   /** Undoes every change of the compute: each table is exactly as before it. */
   rollback(): void {
     if (!this.undoing) return;
     this.undoing = false;
-    const dirty = this.newlyDirty;
-    for (let i = 0; i < dirty.length; i += 2) (dirty[i] as Set<HostKey>).delete(dirty[i + 1] as HostKey);
-    dirty.length = 0;
+    const log = this.dirtyLog;
+    for (let i = log.length - 3; i >= 0; i -= 3) {
+      const d = log[i] as Map<HostKey, SavedValue>;
+      const was = log[i + 2];
+      if (was === NOT_DIRTY) d.delete(log[i + 1] as HostKey);
+      else d.set(log[i + 1] as HostKey, was as SavedValue);
+    }
+    log.length = 0;
     const undo = this.undoLog;
     for (let i = this.undoLen - 3; i >= 0; i -= 3) {
       const id = undo[i] as number;
@@ -183,6 +220,35 @@ export class TableHost {
       if (t.size === 0) this.tables.delete(id);
     }
     this.forgetUndo();
+    if (this.cursors.size !== 0) this.sweepCursors();
+  }
+
+  /** Drops every traversal cursor (the instance that held them was replaced). */
+  forgetCursors(): void {
+    this.cursors.clear();
+  }
+
+  /** How many traversal cursors are open. */
+  get openCursors(): number {
+    return this.cursors.size;
+  }
+
+  /**
+   * Drops the cursors that can never go on (their table was replaced, dropped, or replaced its
+   * Map) and moves the others onto their Map's current storage: no cursor keeps an old table or
+   * an old Map alive.
+   */
+  sweepCursors(): void {
+    this.reorganizationsSeen = reorganizations();
+    this.writesSinceSweep = 0;
+    for (const [cursor, state] of this.cursors) {
+      if (!this.isCurrent(state)) this.cursors.delete(cursor);
+      else state.keys.anchor();
+    }
+  }
+
+  private isCurrent(state: Cursor): boolean {
+    return state.keys.valid && this.tables.get(state.id) === state.keys.table;
   }
 
   // Lets go of the old values the log refers to; keeps the log's room unless it is very large.
@@ -208,6 +274,7 @@ export class TableHost {
         dropped++;
       }
     }
+    this.sweepCursors();
     return dropped;
   }
 
@@ -222,7 +289,7 @@ export class TableHost {
     if (!this.dirty) return changes;
     for (const [id, keys] of this.dirty) {
       const t = this.tables.get(id);
-      for (const key of keys) {
+      for (const key of keys.keys()) {
         const v = t?.getKey(key);
         changes.push({ id, key: keyText(key), value: v === undefined ? undefined : valueBytes(v) });
       }
@@ -231,18 +298,25 @@ export class TableHost {
     return changes;
   }
 
-  /** Puts changes back (a save that failed must be retried later). */
+  /** Puts changes back (a save that failed must be retried later): they stay until saved. */
   restoreChanges(changes: Iterable<{ id: number; key: string }>): void {
     this.trackChanges();
     for (const c of changes) {
       let d = this.dirty!.get(c.id);
-      if (!d) this.dirty!.set(c.id, (d = new Set()));
-      d.add(keyOf(c.key));
+      if (!d) this.dirty!.set(c.id, (d = new Map()));
+      d.set(keyOf(c.key), UNKNOWN);
     }
   }
 
   get hasChanges(): boolean {
-    return (this.dirty?.size ?? 0) > 0;
+    return this.changedKeys > 0;
+  }
+
+  /** How many keys differ from the last save (as far as the host knows). */
+  get changedKeys(): number {
+    let n = 0;
+    for (const d of this.dirty?.values() ?? []) n += d.size;
+    return n;
   }
 
   // }======
@@ -305,13 +379,14 @@ export class TableHost {
     let cursor = view.getUint32(buf, true);
     let state: Cursor | undefined;
     if (cursor === 0) {
-      state = { keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
+      state = { id, keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
       cursor = this.nextCursor++;
       if (this.nextCursor > 0xffffffff) this.nextCursor = 1;
     } else {
       state = this.cursors.get(cursor);
       if (!state) return -1; // unknown or expired
       this.cursors.delete(cursor); // re-inserted below: most recently used last
+      if (!this.isCurrent(state)) return -1; // its table was replaced: expired
     }
     let pos = 4;
     for (;;) {

@@ -49,8 +49,10 @@ export interface ComputeResult {
   readonly values: LuaValue[];
   /** The first of them (undefined when none). */
   readonly value: LuaValue;
-  /** What print and io.write wrote. */
+  /** What print and io.write wrote, as text (bytes that are not UTF-8 read as U+FFFD). */
   readonly output: string;
+  /** What print and io.write wrote: the exact bytes. */
+  readonly outputBytes: Uint8Array;
   /** Bytes of output that did not fit and were dropped. */
   readonly outputDropped: number;
 }
@@ -72,6 +74,11 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
 
   constructor(private readonly lua: Lua, readonly id: number) {}
 
+  /** @internal Whether this view belongs to `lua`. */
+  belongsTo(lua: Lua): boolean {
+    return this.lua === lua;
+  }
+
   private map() {
     return this.lua.host.tables.get(this.id);
   }
@@ -88,12 +95,14 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
 
   /** Stores `value` (objects, arrays and Maps become new external tables); undefined deletes. */
   set(key: JsKey, value: unknown): this {
+    this.lua.checkOpen();
     const k = hostKey(key);
     this.lua.host.write(this.id, keyOf(k), value === undefined || value === null ? undefined : valueOf(this.lua.encode(value)));
     return this;
   }
 
   delete(key: JsKey): boolean {
+    this.lua.checkOpen();
     const k = hostKey(key);
     const had = this.map()?.has(k) ?? false;
     if (had) this.lua.host.write(this.id, keyOf(k), undefined);
@@ -121,7 +130,7 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
    * nested tables copied too (a table met again, as in a cycle, is the same JS object).
    */
   toJS(): unknown {
-    return this.lua.tableToJS(this.id, new Map());
+    return this.lua.tableToJS(this.id);
   }
 }
 
@@ -133,23 +142,54 @@ export class TableIdsExhaustedError extends RangeError {
   }
 }
 
+// Each option of Lua.create of the wrong type is a TypeError that names it (before it is used).
+function checkOptions(options: LuaOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Lua.create options must be an object, got ${describeValue(options)}`);
+  const o = options as Record<keyof LuaOptions, unknown>;
+  const want = (name: keyof LuaOptions, ok: boolean, what: string) => {
+    if (o[name] !== undefined && !ok) throw new TypeError(`Lua.create: option '${name}' must be ${what}, got ${describeValue(o[name])}`);
+  };
+  want('instructionLimit', typeof o.instructionLimit === 'number', 'a number');
+  want('memoryAlias', typeof o.memoryAlias === 'boolean', 'a boolean');
+  want('clock', typeof o.clock === 'number' || typeof o.clock === 'function', 'a number or a function');
+  want('randomSeed', typeof o.randomSeed === 'number' || typeof o.randomSeed === 'bigint', 'a number or a bigint');
+  const store = o.store as Partial<Store> | undefined;
+  want('store', typeof store === 'object' && store !== null && typeof store.load === 'function' && typeof store.save === 'function',
+    'a Store (an object with load and save methods)');
+  want('autosave', typeof o.autosave === 'boolean', 'a boolean');
+  want('state', o.state instanceof Uint8Array, 'a Uint8Array (from exportState())');
+  want('image', o.image instanceof Uint8Array, 'a Uint8Array (from saveImage())');
+}
+
 function describeValue(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
 }
 
+// The compiled module of each VM's host, to replace a broken instance synchronously.
+const modules = new WeakMap<TableHost, WebAssembly.Module>();
+
 export class Lua {
   /** The raw exports, for who needs to drop down a layer. */
-  readonly exports: LuaWasmExports;
+  exports: LuaWasmExports;
   /** The external-table host (JavaScript Maps). */
   readonly host: TableHost;
 
   private closed = false;
+  private computing = false;
+  // Set when a compute ran out of JavaScript stack: the instance is replaced before the next use.
+  private broken: unknown = undefined;
+  private instructionLimit = 0;
+  private readonly options: LuaOptions;
   private readonly clock: (() => number) | undefined;
   private readonly fixedClock: boolean;
   private readonly started = Date.now();
   private lastClock = -1;
   private buffer: number;
-  private views = new Map<number, TableView>();
+  // Views by id, held weakly: a view lives as long as its user keeps it.
+  private views = new Map<number, WeakRef<TableView>>();
+  private readonly viewsGone = new FinalizationRegistry<number>((id) => {
+    if (this.views.get(id)?.deref() === undefined) this.views.delete(id);
+  });
   /** Where `_home` is saved. */
   readonly store: Store;
   private readonly autosave: boolean;
@@ -160,6 +200,8 @@ export class Lua {
   private replacing = false;
 
   private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
+    checkOptions(options);
+    this.options = options;
     this.exports = exports;
     this.host = host;
     this.buffer = exports.get_buffer_ptr();
@@ -173,6 +215,7 @@ export class Lua {
   private static async instantiate(options: LuaOptions): Promise<{ exports: LuaWasmExports; host: TableHost }> {
     const module = await loadModule(options.wasm);
     const host = new TableHost();
+    modules.set(host, module);
     const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
     host.attach(exports.memory);
@@ -184,6 +227,7 @@ export class Lua {
    * `_home` from `image`, `state` or the store, in that order of preference.
    */
   static async create(options: LuaOptions = {}): Promise<Lua> {
+    checkOptions(options);
     if (options.image) return Lua.fromImage(options);
     const { exports, host } = await Lua.instantiate(options);
     exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
@@ -322,6 +366,39 @@ export class Lua {
 
   private check(): void {
     if (this.closed) throw new LuaClosedError();
+    if (this.broken !== undefined) this.restart();
+  }
+
+  /**
+   * Replaces an instance that a JavaScript stack overflow went through (its memory may be
+   * inconsistent) by a fresh one on the same host tables: `_home` and every external table are
+   * as before the failed compute; Lua globals outside `_home` start afresh (docs/ABI.md).
+   */
+  private restart(): void {
+    const old = this.exports;
+    const homeId = old.get_memory_table_id() >>> 0;
+    const nextId = old.get_external_table_counter() >>> 0;
+    const module = modules.get(this.host) as WebAssembly.Module;
+    const instance = new WebAssembly.Instance(module, { env: this.host.imports() as unknown as WebAssembly.ModuleImports });
+    const exports = luaWasmExports(instance);
+    exports.set_memory_alias_enabled(this.options.memoryAlias === false ? 0 : 1);
+    exports.set_hash_seed(hashSeed(this.options.randomSeed));
+    if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
+    exports.attach_memory_table(homeId);
+    exports.sync_external_table_counter(nextId);
+    exports.set_instruction_limit(this.instructionLimit);
+    this.host.attach(exports.memory);
+    this.host.forgetCursors();
+    this.exports = exports;
+    this.buffer = exports.get_buffer_ptr();
+    this.lastClock = -1;
+    this.broken = undefined;
+    this.seed(this.options.randomSeed);
+  }
+
+  /** @internal Throws LuaClosedError once the VM is closed (table views write through it). */
+  checkOpen(): void {
+    this.check();
   }
 
   /** Sets the instruction limit of later computes (0: none). */
@@ -331,6 +408,7 @@ export class Lua {
       throw new RangeError(`instructionLimit must be an integer from 0 to 2^32-1, got ${limit}`);
     }
     this.exports.set_instruction_limit(limit);
+    this.instructionLimit = limit;
   }
 
   private seed(seed: number | bigint | undefined): void {
@@ -364,6 +442,19 @@ export class Lua {
    */
   compute(code: string | Uint8Array): ComputeResult {
     this.check();
+    if (this.computing) {
+      throw new LuaError('compute called while this VM is running a compute (from a callback such as clock); ' +
+        'computes on one VM do not nest', 'input');
+    }
+    this.computing = true;
+    try {
+      return this.run(code);
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  private run(code: string | Uint8Array): ComputeResult {
     const { exports, host } = this;
     const mem = new Uint8Array(exports.memory.buffer);
     let len: number;
@@ -384,6 +475,14 @@ export class Lua {
       n = exports.compute(this.buffer, len);
     } catch (e) {
       host.rollback();
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        // Out of JavaScript stack inside the module: its memory may be mid-change, so the
+        // instance is replaced (now if the stack allows, else before the next use).
+        this.broken = e;
+        try { this.restart(); } catch { /* still too deep: at the next use */ }
+        throw new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
+          'external table are as before it, other globals start afresh', 'host', '', { cause: e });
+      }
       this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
       throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
     }
@@ -393,22 +492,23 @@ export class Lua {
     }
     host.commit();
     if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
-    if (n === 0) return { values: [], value: undefined, output: '', outputDropped: 0 };
+    if (n === 0) return { values: [], value: undefined, output: '', outputBytes: NO_BYTES, outputDropped: 0 };
     const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
     const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
+    const outputBytes = outLen === 0 ? NO_BYTES : mem.slice(this.buffer + 4, this.buffer + 4 + outLen);
     const values = n > 4 + outLen ? decodeValues(mem, this.buffer + 4 + outLen, this.buffer + n, this.decodeOptions) : [];
     // Output is only ever cut when output and results together filled the buffer.
     const outputDropped = n > BUFFER_SIZE - 64 ? exports.get_output_dropped() : 0;
-    return { values, value: values[0], output, outputDropped };
+    return { values, value: values[0], output, outputBytes, outputDropped };
   }
 
   private error(mem: Uint8Array, n: number): LuaError {
     const msgLen = -n - 1;
     const message = decodeText(mem, this.buffer, msgLen);
-    let output = '';
+    let output = NO_BYTES;
     if (msgLen + 4 <= BUFFER_SIZE) {
       const outLen = new DataView(mem.buffer).getUint32(this.buffer + msgLen, true);
-      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = decodeText(mem, this.buffer + msgLen + 4, outLen);
+      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = mem.slice(this.buffer + msgLen + 4, this.buffer + msgLen + 4 + outLen);
     }
     const code = this.exports.get_error_kind() as keyof typeof ERROR_KIND_CODES;
     let kind = (ERROR_KIND_CODES[code] ?? 'runtime') as LuaErrorKind | 'none';
@@ -423,14 +523,39 @@ export class Lua {
     return this.table(this.exports.get_memory_table_id());
   }
 
-  /** A view of external table `id`. */
+  /**
+   * A view of external table `id`: an id this VM gave out (an integer from 1 to 2^32-1 below
+   * the table counter). Any other id is a RangeError: it names no table of this VM.
+   */
   table(id: number): TableView {
-    let v = this.views.get(id);
-    if (!v) {
-      v = new TableView(this, id);
-      this.views.set(id, v);
+    const why = this.badTableId(id);
+    if (why !== undefined) throw new RangeError(`lua.table(${String(id)}): ${why}`);
+    return this.view(id);
+  }
+
+  // Why `id` is not the id of an external table of this VM (undefined when it is).
+  private badTableId(id: unknown): string | undefined {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 0xffffffff) {
+      return 'table ids are integers from 1 to 2^32-1';
     }
+    const next = this.exports.get_external_table_counter() >>> 0; // 0: every id was given out
+    if (next !== 0 && id >= next) return `this VM has not created table ${id} yet (its next table id is ${next})`;
+    return undefined;
+  }
+
+  /** @internal The view of an id the host itself holds (a reference in a value); cached weakly. */
+  view(id: number): TableView {
+    const cached = this.views.get(id)?.deref();
+    if (cached) return cached;
+    const v = new TableView(this, id);
+    this.views.set(id, new WeakRef(v));
+    this.viewsGone.register(v, id);
     return v;
+  }
+
+  /** @internal How many views the cache holds (alive or not yet swept). */
+  get cachedViews(): number {
+    return this.views.size;
   }
 
   /** Creates a new, empty external table (as `ext.table()` does in Lua). */
@@ -488,59 +613,95 @@ export class Lua {
 
   // {====== values (used by table views)
 
-  private readonly decodeOptions = { table: (id: number) => this.table(id) };
+  private readonly decodeOptions = { table: (id: number) => this.view(id) };
 
   /** @internal */
   decode(bytes: Uint8Array): LuaValue {
     return decodeValue(bytes, this.decodeOptions);
   }
 
-  /** @internal Encodes a JavaScript value; objects, arrays and Maps become new external tables. */
-  encode(value: unknown, seen = new Map<object, number>()): Uint8Array {
-    const scalar = encodeScalar(value);
-    if (scalar) return scalar;
-    const object = value as object;
-    const known = seen.get(object);
-    if (known !== undefined) return externalRef(known); // shared references and cycles stay so
-    const table = this.newTable();
-    seen.set(object, table.id);
-    const put = (k: unknown, v: unknown) => {
-      if (v === undefined || v === null) return;
-      this.host.write(table.id, keyOf(hostKey(k)), valueOf(this.encode(v, seen)));
+  /**
+   * @internal Encodes a JavaScript value; objects, arrays and Maps become new external tables
+   * (without recursion: any depth), table views of this VM references. A view of another VM,
+   * or anything else marked as a table reference, is a TypeError: its id means nothing here.
+   */
+  encode(value: unknown): Uint8Array {
+    const seen = new Map<object, number>(); // shared references and cycles stay so
+    const pending: [object, number][] = [];
+    const encodeOne = (v: unknown): Uint8Array => {
+      if (typeof v === 'object' && v !== null && (v as { [TABLE_REF]?: unknown })[TABLE_REF] !== undefined) return this.reference(v);
+      const scalar = encodeScalar(v);
+      if (scalar) return scalar;
+      const object = v as object;
+      let id = seen.get(object);
+      if (id === undefined) {
+        id = this.newTable().id;
+        seen.set(object, id);
+        pending.push([object, id]);
+      }
+      return externalRef(id);
     };
-    if (Array.isArray(value)) value.forEach((v, i) => put(i + 1, v));
-    else if (value instanceof Map) for (const [k, v] of value) put(k, v);
-    else if (isPlainObject(value)) for (const k of Object.keys(value)) put(k, value[k]);
-    else throw new TypeError(`cannot store a ${describeValue(value)} in an external table`);
-    return externalRef(table.id);
+    const root = encodeOne(value);
+    while (pending.length !== 0) {
+      const [object, id] = pending.pop() as [object, number];
+      const put = (k: unknown, v: unknown) => {
+        if (v === undefined || v === null) return;
+        this.host.write(id, keyOf(hostKey(k)), valueOf(encodeOne(v)));
+      };
+      if (Array.isArray(object)) object.forEach((v, i) => put(i + 1, v));
+      else if (object instanceof Map) for (const [k, v] of object) put(k, v);
+      else if (isPlainObject(object)) for (const k of Object.keys(object)) put(k, object[k]);
+      else throw new TypeError(`cannot store a ${describeValue(object)} in an external table`);
+    }
+    return root;
   }
 
-  /** @internal */
-  tableToJS(id: number, seen: Map<number, unknown>): unknown {
-    const done = seen.get(id);
-    if (done !== undefined) return done;
-    const entries: [JsKey, unknown][] = [];
-    const out: { value: unknown } = { value: undefined };
-    const map = this.host.tables.get(id) ?? new HostTable();
-    const keys = [...map.keys()].map((k) => decodeKey(fromLatin1(k)));
-    const n = keys.length;
-    const isArray = n > 0 && keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n);
-    const isObject = !isArray && keys.every((k) => typeof k === 'string');
-    const result: unknown = isArray ? new Array(n) : isObject ? {} : new Map();
-    seen.set(id, result);
-    out.value = result;
-    let i = 0;
-    for (const bytes of map.values()) {
-      const v = this.decode(bytes);
-      const plain = v instanceof TableView ? this.tableToJS(v.id, seen) : v;
-      entries.push([keys[i++], plain]);
+  // Tag 07 for a view of this VM; a view of another VM (or a lookalike) is refused.
+  private reference(v: object): Uint8Array {
+    if (!(v instanceof TableView) || !v.belongsTo(this)) {
+      throw new TypeError('cannot store a table view of another Lua VM (or an object posing as one): ' +
+        'a view belongs to its VM; copy it with toJS() first');
     }
-    for (const [k, v] of entries) {
-      if (isArray) (result as unknown[])[(k as number) - 1] = v;
-      else if (isObject) Object.defineProperty(result, k as string, { value: v, enumerable: true, writable: true, configurable: true });
-      else (result as Map<JsKey, unknown>).set(k, v);
+    const why = this.badTableId(v.id);
+    if (why !== undefined) throw new TypeError(`cannot store a view of table ${String(v.id)}: ${why}`);
+    return externalRef(v.id);
+  }
+
+  /**
+   * @internal A plain JavaScript copy of table `id` and every table it reaches (without
+   * recursion: any depth). A table met again, as in a cycle, is the same JS object.
+   */
+  tableToJS(id: number): unknown {
+    const made = new Map<number, unknown>();
+    const pending: [number, JsKey[], unknown][] = [];
+    const copyOf = (tid: number): unknown => {
+      const done = made.get(tid);
+      if (done !== undefined) return done;
+      const keys: JsKey[] = [];
+      for (const k of this.host.tables.get(tid)?.keys() ?? []) keys.push(decodeKey(fromLatin1(k)));
+      const n = keys.length;
+      const isArray = n > 0 && keys.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= n);
+      const isObject = !isArray && keys.every((k) => typeof k === 'string');
+      const result: unknown = isArray ? new Array(n) : isObject ? {} : new Map();
+      made.set(tid, result);
+      pending.push([tid, keys, result]);
+      return result;
+    };
+    const root = copyOf(id);
+    while (pending.length !== 0) {
+      const [tid, keys, result] = pending.pop() as [number, JsKey[], unknown];
+      const map = this.host.tables.get(tid) ?? new HostTable();
+      let i = 0;
+      for (const bytes of map.values()) {
+        const k = keys[i++];
+        const decoded = this.decode(bytes);
+        const v = decoded instanceof TableView ? copyOf(decoded.id) : decoded;
+        if (Array.isArray(result)) result[(k as number) - 1] = v;
+        else if (result instanceof Map) result.set(k, v);
+        else Object.defineProperty(result, k as string, { value: v, enumerable: true, writable: true, configurable: true });
+      }
     }
-    return result;
+    return root;
   }
 
   // }======
@@ -555,6 +716,8 @@ function hashSeed(seed: number | bigint | undefined): number {
   const s = BigInt.asUintN(64, BigInt(seed));
   return Number(BigInt.asUintN(32, (s ^ (s >> 32n)) * 0x9e3779b1n));
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 function allChanges(state: TablesState) {
   const changes = [];
