@@ -159,27 +159,32 @@ export function isTableRef(v: object): v is { id: number } {
  */
 export function fromWire(value: unknown, table: (id: number) => unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  // What crossed may belong to another realm (Jest's test context): types are told by their tags.
   const done = new Map<object, unknown>();
   const visit = (v: unknown): unknown => {
-    if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
-    if (v instanceof Set) {
-      const [tag, data] = v;
-      if (tag === TABLE) return table(data as number);
-      if (tag === FUNCTION) return new LuaFunction(data as Uint8Array);
-      if (tag === FLOAT) return new LuaFloat(data as number);
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return v;
+    const tag = Object.prototype.toString.call(v);
+    if (tag === '[object Set]') {
+      const [kind, data] = v as Set<unknown>;
+      if (kind === TABLE) return table(data as number);
+      if (kind === FUNCTION) return new LuaFunction(data as Uint8Array);
+      if (kind === FLOAT) return new LuaFloat(data as number);
       throw new TypeError('a Set crossed to a Lua worker: it is not a Lua value');
     }
     const seen = done.get(v);
     if (seen !== undefined) return seen;
-    // Fill in place: what crossed is a fresh copy nobody else holds.
+    // Filled in place: what crossed is a fresh copy nobody else holds.
     done.set(v, v);
-    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
-    else if (v instanceof Map) {
-      const entries = [...v];
-      v.clear();
-      for (const [k, x] of entries) v.set(visit(k), visit(x));
-    } else if (Object.getPrototypeOf(v) === Object.prototype) {
-      for (const k of Object.keys(v)) (v as Record<string, unknown>)[k] = visit((v as Record<string, unknown>)[k]);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
+    } else if (tag === '[object Map]') {
+      const map = v as Map<unknown, unknown>;
+      const entries = [...map];
+      map.clear();
+      for (const [k, x] of entries) map.set(visit(k), visit(x));
+    } else if (tag === '[object Object]') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) o[k] = visit(o[k]);
     }
     return v;
   };
