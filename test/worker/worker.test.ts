@@ -1,11 +1,13 @@
 // LuaWorker on Node (worker_threads): computes that run past their timeout are stopped by
 // terminating the worker, and the next compute runs on the VM restored from its store.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lua, LuaClosedError, LuaError, LuaFunction, LuaWorker, MemoryStore, Store, WorkerTableView } from '../../js/src/index';
 import { NodeFileStore } from '../../js/src/node';
 import { ensureBuiltPackage } from '../support/built-package';
+import { installPackedPackage } from '../support/packed-package';
 
 const LOOPS = {
   'while true do end': 'while true do end',
@@ -225,5 +227,74 @@ describe('a LuaWorker', () => {
     // A store that fails to load makes create reject with its error.
     const broken: Store = { load: async () => { throw new Error('no disk'); }, save: async () => undefined, close: async () => undefined };
     await expect(LuaWorker.create({ store: broken })).rejects.toThrow('no disk');
+  });
+});
+
+describe('a LuaWorker from the packed package', () => {
+  let project: string;
+  const node = (file: string) => JSON.parse(execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8', timeout: 60_000 }));
+
+  beforeAll(() => {
+    project = installPackedPackage('lua-home-pack-worker-');
+  }, 180_000);
+
+  afterAll(() => {
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('works as an ES module: a timeout, and the next compute on the state of the last save', () => {
+    writeFileSync(join(project, 'esm.mjs'), `
+      import { LuaWorker, LuaError } from 'lua-home';
+      import { NodeFileStore } from 'lua-home/node';
+      const store = new NodeFileStore('esm-state');
+      const w = await LuaWorker.create({ store, timeoutMs: 300 });
+      await w.compute('_home.n = 1');
+      await w.save();
+      let kind;
+      try { await w.compute('_home.n = 2 while true do end'); } catch (e) { kind = e instanceof LuaError && e.kind; }
+      const n = (await w.compute('return _home.n')).value;
+      await w.close();
+      await store.close();
+      console.log(JSON.stringify([kind, n, w.restarts]));
+    `);
+    expect(node('esm.mjs')).toEqual(['timeout', 1, 1]);
+  });
+
+  it('works as CommonJS, and an idle LuaWorker does not keep the process alive', () => {
+    writeFileSync(join(project, 'cjs.cjs'), `
+      const { LuaWorker, LuaError } = require('lua-home');
+      (async () => {
+        const w = await LuaWorker.create({ timeoutMs: 300 });
+        await w.compute('_home.n = 1');
+        await w.save();
+        let kind;
+        try { await w.computeWith({ timeoutMs: 100 }, 'while true do end'); } catch (e) { kind = e instanceof LuaError && e.kind; }
+        console.log(JSON.stringify([kind, (await w.compute('return _home.n')).value]));
+        // not closed: the process still ends
+      })();
+    `);
+    expect(node('cjs.cjs')).toEqual(['timeout', 1]);
+  });
+
+  it('has TypeScript types that a strict project compiles against', () => {
+    writeFileSync(join(project, 'typed.ts'), `
+      import { LuaWorker, LuaError, WorkerTableView, type ComputeResult, type LuaWorkerOptions, type LuaErrorKind } from 'lua-home';
+      export async function run(): Promise<number> {
+        const options: LuaWorkerOptions = { timeoutMs: 100, instructionLimit: 1000, clock: 0 };
+        const w: LuaWorker = await LuaWorker.create(options);
+        const r: ComputeResult = await w.computeWith({ timeoutMs: 50 }, 'return 1');
+        const kind: LuaErrorKind = 'timeout';
+        const view: WorkerTableView = w.home;
+        await view.set('k', [1, 2]);
+        await w.close();
+        return r.values.length + kind.length + (await w.stats()).heapUsed + (new LuaError('m', kind).kind === 'timeout' ? 1 : 0);
+      }
+    `);
+    const tsc = join(__dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--target', 'es2022', '--lib', 'es2022,dom', '--types', 'node', '--typeRoots', join(__dirname, '..', '..', 'node_modules', '@types'), 'typed.ts'],
+    { cwd: project, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });
