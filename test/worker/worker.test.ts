@@ -114,6 +114,24 @@ describe('a LuaWorker', () => {
     expect(await v.home.get('from')).toBe('state');
   });
 
+  it('saves reach the store whole: deletions, nested tables, bytes, and a save replacing the store\'s contents', async () => {
+    const store = new MemoryStore();
+    const seed = await Lua.create({ store });
+    seed.home.set('old', 'from the store');
+    await seed.save();
+    const origin = await Lua.create();
+    origin.home.set('a', 1);
+    origin.home.set('gone', 2);
+    const w = await worker({ store, state: origin.exportState(), timeoutMs: 300 });
+    await w.save(); // replaces what the store held
+    await w.compute('_home.gone = nil _home.t = { x = { y = "deep" } } _home.b = "\\0\\255"');
+    await w.save();
+    expect((await failure(w.compute('while true do end')) as LuaError).kind).toBe('timeout');
+    expect(await w.home.toJS()).toEqual({ a: 1, t: { x: { y: 'deep' } }, b: new Uint8Array([0, 255]) });
+    const saved = await store.load();
+    expect(saved && [...saved.tables.values()].reduce((n, t) => n + t.size, 0)).toBe(5); // a, t, b; x; y
+  });
+
   it('takes a timeout per call with computeWith, instead of the worker\'s', async () => {
     const w = await worker();
     expect(w.timeoutMs).toBe(0);

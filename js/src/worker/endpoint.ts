@@ -3,7 +3,7 @@ import type { Worker as NodeWorker } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 export interface Endpoint {
-  post(message: ToWorker): void;
+  post(message: ToWorker, transfer?: ArrayBuffer[]): void;
   /** `message` for each message; `failed` once, when the worker dies on its own (an uncaught error, an exit). */
   listen(message: (m: FromWorker) => void, failed: (e: Error) => void): void;
   /** Stops the worker (at once, whatever it runs); resolves when it is gone. */
@@ -16,7 +16,7 @@ export function nodeEndpoint(worker: NodeWorker): Endpoint {
   let terminating = false;
   worker.unref();
   return {
-    post: (m) => worker.postMessage(m),
+    post: (m, transfer) => worker.postMessage(m, transfer),
     listen(message, failed) {
       worker.on('message', message);
       worker.on('error', (e) => failed(e instanceof Error ? e : new Error(String(e))));
@@ -34,7 +34,7 @@ export function nodeEndpoint(worker: NodeWorker): Endpoint {
 
 export function webEndpoint(worker: Worker): Endpoint {
   return {
-    post: (m) => worker.postMessage(m),
+    post: (m, transfer) => worker.postMessage(m, transfer ?? []),
     listen(message, failed) {
       worker.onmessage = (e) => message(e.data as FromWorker);
       worker.onerror = (e) => {

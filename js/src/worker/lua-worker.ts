@@ -10,7 +10,10 @@ import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/types.js';
 import { checkTimeoutMs, timeoutError } from '../vm/timeout.js';
 import type { Endpoint } from './endpoint.js';
-import { codecSpecial, errorFromWire, errorToWire, FromWorker, fromWire, isTableRef, markers, Op, toWire, WorkerInit } from './protocol.js';
+import {
+  codecSpecial, errorFromWire, errorToWire, FromWorker, fromWire, isTableRef, markers, Op, packState, toWire, transferOf, unpackBatch,
+  WorkerInit,
+} from './protocol.js';
 import { spawnWorker } from './worker-spawn.js';
 
 /** The options of Lua.create that can reach a worker, and the timeout of its computes. */
@@ -386,15 +389,18 @@ export class LuaWorker {
   // The worker's store calls, one after another; the answer goes back to that worker (if it lives).
   private storeCall(ep: Endpoint, m: Extract<FromWorker, { kind: 'store' }>): void {
     const work = this.storeWork.then(async () => {
-      if (m.op === 'load') return this.store.load();
-      await this.store.save(m.batch);
+      if (m.op === 'load') {
+        const state = await this.store.load();
+        return state && packState(state);
+      }
+      await this.store.save(unpackBatch(m.batch));
       this.saved = true;
       return undefined;
     });
     this.storeWork = work.catch(() => undefined);
     work.then(
       (value) => {
-        if (ep === this.endpoint) ep.post({ kind: 'store', id: m.id, ok: true, value: value ?? undefined });
+        if (ep === this.endpoint) ep.post({ kind: 'store', id: m.id, ok: true, value }, value && transferOf(value));
       },
       (e) => {
         if (ep === this.endpoint) ep.post({ kind: 'store', id: m.id, ok: false, error: errorToWire(e) });

@@ -3,10 +3,12 @@
 // worker_threads' parentPort, imported on Node only.
 import { Lua, TableView } from '../vm/lua.js';
 import type { ChangeBatch, Store, TablesState } from '../stores/types.js';
-import { codecSpecial, errorFromWire, errorToWire, FromWorker, fromWire, markers, Op, ToWorker, toWire } from './protocol.js';
+import {
+  codecSpecial, errorFromWire, errorToWire, FromWorker, fromWire, markers, Op, packBatch, ToWorker, toWire, transferOf, unpackState,
+} from './protocol.js';
 
 interface Port {
-  post(message: FromWorker): void;
+  post(message: FromWorker, transfer?: ArrayBuffer[]): void;
   listen(handler: (message: ToWorker) => void): void;
 }
 
@@ -16,10 +18,13 @@ async function parentPort(): Promise<Port> {
     const name = 'node:worker_threads'; // hidden from bundlers: this path runs on Node only
     const { parentPort: port } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ name)) as typeof import('node:worker_threads');
     if (!port) throw new Error('lua-home: the worker script runs only as a LuaWorker\'s worker');
-    return { post: (m) => port.postMessage(m), listen: (h) => port.on('message', h) };
+    return { post: (m, transfer) => port.postMessage(m, transfer), listen: (h) => port.on('message', h) };
   }
-  const scope = globalThis as unknown as { postMessage(m: unknown): void; addEventListener(t: 'message', h: (e: MessageEvent) => void): void };
-  return { post: (m) => scope.postMessage(m), listen: (h) => scope.addEventListener('message', (e) => h(e.data as ToWorker)) };
+  const scope = globalThis as unknown as {
+    postMessage(m: unknown, transfer: ArrayBuffer[]): void;
+    addEventListener(t: 'message', h: (e: MessageEvent) => void): void;
+  };
+  return { post: (m, transfer) => scope.postMessage(m, transfer ?? []), listen: (h) => scope.addEventListener('message', (e) => h(e.data as ToWorker)) };
 }
 
 /** The LuaWorker's store, seen from the worker: each load and save is a message to it. */
@@ -29,27 +34,27 @@ class ParentStore implements Store {
 
   constructor(private readonly port: Port) {}
 
-  private ask(message: { op: 'load' } | { op: 'save'; batch: ChangeBatch }): Promise<unknown> {
-    const id = this.next++;
+  private ask(message: FromWorker & { kind: 'store' }, transfer?: ArrayBuffer[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.port.post({ kind: 'store', id, ...message });
+      this.waiting.set(message.id, { resolve, reject });
+      this.port.post(message, transfer);
     });
   }
 
   answer(message: Extract<ToWorker, { kind: 'store' }>): void {
     const w = this.waiting.get(message.id);
     this.waiting.delete(message.id);
-    if (message.ok) w?.resolve(message.value);
+    if (message.ok) w?.resolve(message.value && unpackState(message.value));
     else w?.reject(errorFromWire(message.error));
   }
 
   load(): Promise<TablesState | undefined> {
-    return this.ask({ op: 'load' }) as Promise<TablesState | undefined>;
+    return this.ask({ kind: 'store', id: this.next++, op: 'load' }) as Promise<TablesState | undefined>;
   }
 
   async save(batch: ChangeBatch): Promise<void> {
-    await this.ask({ op: 'save', batch });
+    const packed = packBatch(batch);
+    await this.ask({ kind: 'store', id: this.next++, op: 'save', batch: packed }, transferOf(packed));
   }
 
   async close(): Promise<void> {} // the LuaWorker's caller owns the store
