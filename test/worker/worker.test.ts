@@ -1,7 +1,7 @@
 // LuaWorker on Node (worker_threads): computes that run past their timeout are stopped by
 // terminating the worker, and the next compute runs on the VM restored from its store.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lua, LuaClosedError, LuaError, LuaFunction, LuaWorker, MemoryStore, Store, WorkerTableView } from '../../js/src/index';
@@ -314,5 +314,26 @@ describe('a LuaWorker from the packed package', () => {
     { cwd: project, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('the README', () => {
+  it('LuaWorker example runs as shown, twice (_home survives in the state directory)', () => {
+    const root = join(__dirname, '..', '..');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const start = readme.indexOf('\n## Stopping any compute: LuaWorker and timeoutMs\n');
+    expect(start).toBeGreaterThan(0);
+    const code = /```js\n([\s\S]*?)```/.exec(readme.slice(start))?.[1] as string;
+    const project = mkdtempSync(join(tmpdir(), 'lua-home-readme-worker-'));
+    try {
+      mkdirSync(join(project, 'node_modules'));
+      symlinkSync(root, join(project, 'node_modules', 'lua-home'), 'dir'); // this repository, as installed
+      writeFileSync(join(project, 'example.mjs'), code);
+      const run = () => execFileSync(process.execPath, ['example.mjs'], { cwd: project, encoding: 'utf8', timeout: 60_000 });
+      expect(run()).toBe('1 1 1\n');
+      expect(run()).toBe('2 2 1\n');
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 });

@@ -189,11 +189,13 @@ export class LuaWorker {
   private async start(): Promise<void> {
     const ep = await spawnWorker();
     this.endpoint = ep;
+    let created = false;
     const ready = new Promise<void>((resolve, reject) => {
       ep.listen(
         (m) => {
           if (ep !== this.endpoint) return; // a worker already let go
           if (m.kind === 'created') {
+            created = true;
             this.homeId = m.homeId;
             resolve();
           } else if (m.kind === 'reply' && m.id === 0 && !m.ok) {
@@ -204,8 +206,8 @@ export class LuaWorker {
         },
         (e) => {
           if (ep !== this.endpoint) return;
-          reject(e);
-          this.failed(e);
+          if (created) this.failed(e);
+          else reject(new LuaError(`the Lua worker failed to start: ${e.message}`, 'host', '', { cause: e })); // no retry
         },
       );
     });
