@@ -169,6 +169,27 @@ describe('a LuaWorker', () => {
     expect((await w.compute('return kept')).value).toBe('a global');
   });
 
+  it('rejects every later call with a host LuaError when the VM cannot come back from its store', async () => {
+    const inner = new MemoryStore();
+    let loads = 0;
+    const store: Store = {
+      load: async () => {
+        if (++loads > 1) throw new Error('the disk is gone');
+        return inner.load();
+      },
+      save: (batch) => inner.save(batch),
+      close: async () => undefined,
+    };
+    const w = await worker({ store, timeoutMs: 200 });
+    const pending = [w.compute('while true do end'), w.compute('return 1')];
+    expect((await failure(pending[0]) as LuaError).kind).toBe('timeout');
+    for (const e of [await failure(pending[1]), await failure(w.compute('return 2'))]) {
+      expect(e).toBeInstanceOf(LuaError);
+      expect((e as LuaError).kind).toBe('host');
+      expect(e.message).toBe('the Lua worker could not be restarted: the disk is gone');
+    }
+  });
+
   it('stops a compute when closed, terminating the worker; later calls reject with LuaClosedError', async () => {
     const w = await LuaWorker.create();
     const running = failure(w.compute('while true do end'));

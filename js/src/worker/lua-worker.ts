@@ -229,9 +229,10 @@ export class LuaWorker {
     const ep = this.endpoint;
     this.endpoint = undefined;
     this.restartCount++;
-    if (this.saved) this.init = { ...this.init, state: undefined, image: undefined };
     this.restarting = (async () => {
       await ep?.terminate();
+      await this.storeWork; // a save under way finishes first: "the last save" includes it
+      if (this.saved) this.init = { ...this.init, state: undefined, image: undefined };
       if (!this.closed) await this.start();
     })().then(
       () => {
