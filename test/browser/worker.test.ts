@@ -1,8 +1,10 @@
 // LuaWorker in Chromium (Debian's, driven by playwright-core), from the packed package served as
 // it is (no bundler): a Web Worker running the package's worker script, with an IndexedDBStore.
 // A `while true do end` is stopped by timeoutMs, and the next compute runs on the restored state.
+// Then the same package bundled by Vite (which bundles the worker script too).
+import { execFileSync } from 'node:child_process';
 import { createServer, Server } from 'node:http';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
@@ -24,9 +26,31 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>LuaWorker</title>
   window.ready = true;
 </script>`;
 
+// A page bundled by Vite from the installed package (no alias: 'lua-home' resolves as for users).
+const VITE_PAGE = `<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>`;
+const VITE_MAIN = `import { LuaWorker, LuaError } from 'lua-home';
+window.trial = async () => {
+  const w = await LuaWorker.create({ timeoutMs: 300 });
+  await w.compute('_home.n = 1');
+  await w.save();
+  let kind;
+  try { await w.compute('_home.n = 2 while true do end'); } catch (e) { kind = e instanceof LuaError && e.kind; }
+  const n = (await w.compute('return _home.n')).value;
+  await w.close();
+  return [kind, n, w.restarts];
+};
+window.ready = true;
+`;
+
 beforeAll(async () => {
   project = installPackedPackage('lua-home-browser-worker-');
   writeFileSync(join(project, 'index.html'), PAGE);
+  const app = join(project, 'vite-app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'index.html'), VITE_PAGE);
+  writeFileSync(join(app, 'main.js'), VITE_MAIN);
+  writeFileSync(join(app, 'vite.config.mjs'), `export default { base: './', build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' }, logLevel: 'error' };\n`);
+  execFileSync(process.execPath, [join(__dirname, '..', '..', 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], { cwd: app, stdio: 'inherit' });
   server = createServer((req, res) => {
     requests.push(req.url ?? '');
     const path = normalize(join(project, decodeURIComponent((req.url ?? '/').split('?')[0])));
@@ -110,6 +134,13 @@ describe('LuaWorker in Chromium, from the packed package', () => {
     expect(again.values).toEqual([11, 'b']);
     expect(again.home).toEqual({ n: 11, list: ['a', 'b'] });
     expect(again.pages).toBe(32);
+  });
+
+  it('works bundled by Vite: the worker script is bundled, and a timeout restores the last save', async () => {
+    await page.goto(`${url}vite-app/dist/`);
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    expect(await page.evaluate(() => (window as unknown as { trial(): Promise<unknown> }).trial())).toEqual(['timeout', 1, 1]);
+    expect(requests.some((r) => /^\/vite-app\/dist\/assets\/worker-main-[\w-]+\.js$/.test(r))).toBe(true);
   });
 
   it('runs the worker script and lua.wasm of the package, from its own origin', () => {
