@@ -101,7 +101,7 @@ function unpack(p: PackedEntries, visit: (id: number, key: string, value: Uint8A
     if (end === NONE) {
       visit(p.ids[i], p.keys[i], undefined);
     } else {
-      visit(p.ids[i], p.keys[i], p.bytes.subarray(start, end)); // values are never changed in place
+      visit(p.ids[i], p.keys[i], p.bytes.slice(start, end)); // a copy: a view would keep the whole buffer alive
       start = end;
     }
   }
