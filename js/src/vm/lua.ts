@@ -6,6 +6,7 @@ import {
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
+import { hostFor, TimedTableHost } from './timeout.js';
 import { HostTable, TableHost } from '../host/tables.js';
 import { keyOf, valueOf } from '../host/table.js';
 import { crc32, decodeState, encodeState, ImageBuildError, Reader, Writer } from '../stores/format.js';
@@ -41,6 +42,12 @@ export interface LuaOptions {
   state?: Uint8Array;
   /** A VM image from `saveImage()`: resumes the whole VM (globals, closures, coroutines). */
   image?: Uint8Array;
+  /**
+   * Milliseconds a compute may run (0 or absent: no limit). Best effort in this thread: checked
+   * when the compute reaches the host (external-table operations) and when it ends; a late
+   * compute fails with kind 'timeout' and is rolled back (vm/timeout.ts). LuaWorker always stops it.
+   */
+  timeoutMs?: number;
 }
 
 /** What a successful compute returns. */
@@ -214,7 +221,7 @@ export class Lua {
 
   private static async instantiate(options: LuaOptions): Promise<{ exports: LuaWasmExports; host: TableHost }> {
     const module = await loadModule(options.wasm);
-    const host = new TableHost();
+    const host = hostFor(options); // a TimedTableHost under timeoutMs
     modules.set(host, module);
     const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
@@ -486,9 +493,10 @@ export class Lua {
       this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
       throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
     }
-    if (n < 0) {
+    const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
+    if (n < 0 || late) {
       host.rollback();
-      throw this.error(mem, n);
+      throw late ? host.timeoutError(n < 0 ? this.error(mem, n) : undefined) : this.error(mem, n);
     }
     host.commit();
     if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
