@@ -415,6 +415,14 @@ int32_t step_async(lua_State* L, lua_State* co, int nargs) {
   return results(L, lua_gettop(L) - nres + 1, nres);
 }
 
+// The thread of the suspended compute, as it is.
+lua_State* suspended_thread(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kThreadKey);
+  lua_State* co = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  return co;
+}
+
 int32_t run_async(lua_State* L, Job& job) {
   lua_pushcfunction(L, prepare);
   lua_pushlightuserdata(L, &job);
@@ -562,7 +570,8 @@ int32_t resume_job(const uint8_t* answer, uint32_t len) {
   uint32_t ptr = uint32_t(reinterpret_cast<uintptr_t>(answer));
   if (ptr > memory_bytes() || len > memory_bytes() - ptr) return input_error("answer pointer outside linear memory");
   lua_State* L = g.L;
-  lua_State* co = compute_thread(L);
+  lua_State* co = suspended_thread(L);
+  if (!co || lua_status(co) != LUA_YIELD) return input_error("resume without a suspended compute");
   lua_pushcfunction(L, push_settled);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
@@ -584,8 +593,8 @@ int32_t resume_job(const uint8_t* answer, uint32_t len) {
 int32_t cancel_job() {
   Vm& g = g_vm;
   if (!g.L || !g.in_compute || !g.async || g.host_depth != 0) return input_error("nothing to cancel");
-  lua_State* co = compute_thread(g.L);
-  lua_closethread(co, g.L);
+  lua_State* co = suspended_thread(g.L);
+  if (co) lua_closethread(co, g.L);
   int32_t r = error_result(kErrorCancelled, "the compute was cancelled by the host", 37, nullptr, 0, nullptr, 0);
   end_compute(g.L, r);
   return r;

@@ -10,10 +10,20 @@ export class LuaError extends Error {
   readonly output: string;
   /** The output: the exact bytes. */
   readonly outputBytes: Uint8Array;
+  /** Lua's traceback at the error point ('' when there is none). */
+  readonly traceback: string;
+  /**
+   * The error object itself: the message for a string, else the value Lua raised
+   * (`error({ code = 42 })` gives `{ code: 42 }`).
+   */
+  readonly value: unknown;
 
   /** `output` given as bytes is kept exactly (`outputBytes`) and decoded for `output`. */
-  constructor(message: string, kind: LuaErrorKind, output: string | Uint8Array = '', options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, kind: LuaErrorKind, output: string | Uint8Array = '',
+    options?: { cause?: unknown; traceback?: string; value?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.traceback = options?.traceback ?? '';
+    this.value = options && 'value' in options ? options.value : message;
     this.name = 'LuaError';
     this.kind = kind;
     if (typeof output === 'string') {
@@ -31,6 +41,14 @@ export class LuaDecodeError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'LuaDecodeError';
+  }
+}
+
+/** A Lua function handle used after `release()` (or after its VM replaced its instance). */
+export class LuaHandleReleasedError extends Error {
+  constructor(message = 'this Lua function handle was released') {
+    super(message);
+    this.name = 'LuaHandleReleasedError';
   }
 }
 

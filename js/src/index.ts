@@ -1,7 +1,9 @@
 // lua-home: Lua 5.4 in 2 MB of WebAssembly whose _home table lives in the host.
 export { Lua, TableView, TableIdsExhaustedError } from './vm/lua.js';
 export type { ComputeResult, LuaOptions, LuaStats } from './vm/lua.js';
-export { LuaError, LuaDecodeError, LuaClosedError } from './errors.js';
+export { LuaError, LuaDecodeError, LuaClosedError, LuaHandleReleasedError } from './errors.js';
+export { LuaFunctionHandle, multi, Multiple } from './vm/interop.js';
+export type { OutputSink, StdinSource } from './vm/interop.js';
 export type { LuaErrorKind } from './errors.js';
 export { LuaFloat, LuaFunction } from './codec/codec.js';
 export type { LuaValue } from './codec/codec.js';

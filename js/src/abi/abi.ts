@@ -16,7 +16,17 @@ export const ERROR_KIND_CODES = {
   4: 'limit',
   5: 'input',
   6: 'host',
+  7: 'cancelled',
 } as const;
+
+/** What `run`, `call` and `resume` return when the compute waits for a host Promise. */
+export const SUSPENDED = -2147483648;
+/** set_host_channel's flags. */
+export const CHANNEL_ON = 1;
+export const CHANNEL_LINE_OUTPUT = 2;
+/** run's and call's flags. */
+export const RUN_SERVED_CODE = 1;
+export const RUN_ASYNC = 2;
 
 /** The exports of lua.wasm: the documented ABI and its additive exports. */
 export interface LuaWasmExports {
@@ -47,6 +57,15 @@ export interface LuaWasmExports {
   get_lua_version(): number;
   /** After run_gc: the ids of the external tables alive in the VM, u32 each at ptr (at most max); returns the count. */
   get_live_tables(ptr: number, max: number): number;
+  // the host channel (docs/ABI.md, "The host channel")
+  set_host_channel(flags: number): void;
+  run(codePtr: number, codeLen: number, argsPtr: number, argsLen: number, flags: number): number;
+  call(handle: number, argsPtr: number, argsLen: number, flags: number): number;
+  resume(answerPtr: number, answerLen: number): number;
+  cancel(): number;
+  release_handle(handle: number): void;
+  get_handle_count(): number;
+  dump_handle(handle: number): number;
 }
 
 /** The five imports lua.wasm needs: the external-table host (module "env"). */
@@ -68,6 +87,7 @@ const FUNCTION_EXPORTS = [
   'set_memory_alias_enabled', 'lua_alloc', 'set_instruction_limit', 'get_error_kind',
   'get_output_dropped', 'get_external_table_counter', 'set_clock', 'set_random_seed',
   'set_alloc_fail_at', 'get_build_id', 'get_live_tables', 'set_hash_seed', 'get_lua_version',
+  'set_host_channel', 'run', 'call', 'resume', 'cancel', 'release_handle', 'get_handle_count', 'dump_handle',
 ] as const;
 
 /** The Lua release of a module, as text ("major.minor.release"), from `get_lua_version`. */

@@ -9,6 +9,12 @@ export const TAG_STRING = 0x04;
 export const TAG_FUNCTION = 0x05;
 export const TAG_EXTERNAL = 0x07;
 export const TAG_TABLE = 0x08;
+/** Results continue in the host channel (too large for the I/O buffer). */
+export const TAG_CHANNEL = 0x09;
+/** A Lua function held for the host: u32 handle (host channel only). */
+export const TAG_HANDLE = 0x0a;
+/** A host function: u32 id (host channel only). */
+export const TAG_HOST_FUNCTION = 0x0b;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const I64_MIN = -(1n << 63n);
@@ -27,6 +33,13 @@ export class LuaFunction {
   constructor(readonly bytes: Uint8Array) {}
 }
 
+/** A Lua function held as a handle (vm/interop.ts: LuaFunctionHandle). */
+export interface LuaFunctionRef {
+  call(...args: unknown[]): unknown;
+  callAsync(...args: unknown[]): Promise<unknown>;
+  release(): void;
+}
+
 /** A reference to an external table, as decoded; the VM turns it into a table view. */
 export interface TableRef {
   readonly id: number;
@@ -41,6 +54,8 @@ export type LuaValue =
   | string
   | Uint8Array
   | LuaFunction
+  | LuaFunctionRef
+  | ((...args: never[]) => unknown)
   | LuaFloat
   | LuaValue[]
   | { [key: string]: LuaValue }
@@ -114,6 +129,10 @@ export function fromLatin1(s: string): Uint8Array {
 export interface DecodeOptions {
   /** Makes table references into views (the VM passes its own). */
   table?: (id: number) => LuaValue;
+  /** Makes a handle (tag 0A) into a callable Lua function (the VM passes its own). */
+  handle?: (id: number) => LuaValue;
+  /** The host function behind an id (tag 0B). */
+  hostFunction?: (id: number) => LuaValue;
 }
 
 /** Decodes values from `bytes[start, end)` (results of a compute). */
@@ -210,6 +229,13 @@ class Reader {
       }
       case TAG_TABLE:
         return this.table(depth);
+      case TAG_HANDLE:
+      case TAG_HOST_FUNCTION: {
+        const id = this.u32();
+        const make = tag === TAG_HANDLE ? this.options.handle : this.options.hostFunction;
+        if (!make) throw new LuaDecodeError(`tag ${tag} outside the host channel`);
+        return make(id);
+      }
       default:
         throw new LuaDecodeError(`unknown tag ${tag} at byte ${this.at - 1}`);
     }
@@ -417,6 +443,132 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
+
+// {====== values passed into Lua (arguments, globals, host functions' results)
+
+/** How a VM passes what only it can name: its functions, handles and table views. */
+export interface PassOptions {
+  /** The id a JavaScript function gets in this VM (tag 0B). */
+  hostFunction(fn: (...args: never[]) => unknown, path: string): number;
+  /** The handle of a Lua function of this VM (tag 0A), or undefined when `value` is none. */
+  handle(value: object): number | undefined;
+  /** The id of a table view of this VM (tag 07); throws for another VM's view. */
+  tableRef(value: TableRef): number;
+}
+
+/** The deepest nesting of tables passed in (the module's own limit, kMaxNesting). */
+export const MAX_PASSED_DEPTH = 200;
+
+/**
+ * Encodes values passed into Lua: u32 count, then each value. Arrays, Maps and plain objects
+ * become plain Lua tables (tag 08); table views stay references; functions cross by reference.
+ * `what` names the values in errors ("argument", "value").
+ */
+export function encodePassed(values: readonly unknown[], options: PassOptions, what = 'argument'): Uint8Array {
+  const w = new PassWriter(options);
+  w.u32(values.length);
+  values.forEach((v, i) => w.value(v, 0, `${what} #${i + 1}`, new Set()));
+  return w.bytes();
+}
+
+class PassWriter {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  private at = 0;
+
+  constructor(private readonly options: PassOptions) {}
+
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.at + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.at));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.at, v, true);
+    this.at += 4;
+  }
+
+  private raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.at);
+    this.at += bytes.length;
+  }
+
+  private tagged(tag: number, id: number): void {
+    this.room(5);
+    this.buf[this.at] = tag;
+    this.view.setUint32(this.at + 1, id, true);
+    this.at += 5;
+  }
+
+  value(v: unknown, depth: number, path: string, open: Set<object>): void {
+    if (typeof v === 'function') {
+      this.tagged(TAG_HOST_FUNCTION, this.options.hostFunction(v as (...args: never[]) => unknown, path));
+      return;
+    }
+    if (typeof v === 'object' && v !== null) {
+      const handle = this.options.handle(v);
+      if (handle !== undefined) {
+        this.tagged(TAG_HANDLE, handle);
+        return;
+      }
+      if (isTableRef(v)) {
+        this.tagged(TAG_EXTERNAL, this.options.tableRef(v));
+        return;
+      }
+    }
+    if (typeof v === 'number' && Number.isNaN(v) && depth > 0 && path.endsWith('(key)')) {
+      throw new TypeError(`${path}: NaN cannot be a Lua table key`);
+    }
+    let scalar: Uint8Array | null;
+    try {
+      scalar = encodeScalar(v);
+    } catch (e) {
+      throw new TypeError(`cannot pass ${path} to Lua: ${(e as Error).message.replace(/ in an external table$/, '')}`);
+    }
+    if (scalar) {
+      this.raw(scalar);
+      return;
+    }
+    const table = v as object;
+    if (open.has(table)) throw new TypeError(`cannot pass ${path} to Lua: it contains itself (a cycle)`);
+    if (depth >= MAX_PASSED_DEPTH) throw new TypeError(`cannot pass ${path} to Lua: tables nested more than ${MAX_PASSED_DEPTH} deep`);
+    open.add(table);
+    this.room(5);
+    this.buf[this.at] = TAG_TABLE;
+    const countAt = this.at + 1;
+    this.at += 5;
+    let count = 0;
+    const entry = (k: unknown, val: unknown, name: string) => {
+      if (val === undefined || val === null) return; // nil values are absent keys in Lua
+      if (k === undefined || k === null) throw new TypeError(`cannot pass ${path} to Lua: a nil key`);
+      this.value(k, depth + 1, `${name} (key)`, open);
+      this.value(val, depth + 1, name, open);
+      count++;
+    };
+    if (Array.isArray(table)) {
+      table.forEach((val, i) => entry(i + 1, val, `${path}[${i}]`));
+    } else if (table instanceof Map) {
+      for (const [k, val] of table) entry(k, val, `${path}.${String(k)}`);
+    } else {
+      for (const k of Object.keys(table)) entry(k, (table as Record<string, unknown>)[k], `${path}.${k}`);
+    }
+    this.view.setUint32(countAt, count, true);
+    open.delete(table);
+  }
+}
+
+// }======
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

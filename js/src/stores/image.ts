@@ -4,7 +4,7 @@ import { Reader, StateCorruptError } from './format.js';
 import { MAX_FILE_BYTES } from './types.js';
 
 export const IMAGE_MAGIC = 'LUAHOMEI';
-export const IMAGE_VERSION = 1;
+export const IMAGE_VERSION = 2;
 /** magic | u32 version | u64 build id | u32 memory size */
 export const IMAGE_HEADER_BYTES = 28;
 /** The VM's linear memory: 32 pages, never more (DESIGN.md). */

@@ -1,8 +1,13 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
-import { BUFFER_SIZE, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES } from '../abi/abi.js';
 import {
-  decodeKey, decodeValue, decodeValues, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
-  LuaValue, TABLE_REF,
+  BUFFER_SIZE, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
+  RUN_SERVED_CODE, SUSPENDED,
+} from '../abi/abi.js';
+import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_OK } from './channel.js';
+import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
+import {
+  decodeKey, decodeValue, decodeValues, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
+  LuaValue, PassOptions, referencedTable, TABLE_REF, TAG_CHANNEL, TableRef,
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
@@ -42,6 +47,29 @@ export interface LuaOptions {
   state?: Uint8Array;
   /** A VM image from `saveImage()`: resumes the whole VM (globals, closures, coroutines). */
   image?: Uint8Array;
+  /**
+   * JavaScript functions to give the VM as globals (name → function; dotted names nest:
+   * 'api.add'). A VM resumed from an image gets its host functions back by these names.
+   */
+  functions?: Record<string, (...args: never[]) => unknown>;
+  /**
+   * Where print, io.write and io.stdout go, as the compute runs: a function receiving bytes, or
+   * a writable stream (Node's process.stdout). Default: collected into each result's `output`.
+   */
+  stdout?: OutputSink;
+  /** Where io.stderr goes (a function or a writable stream). Default: as stdout. */
+  stderr?: OutputSink;
+  /** What io.read and io.lines read: a string, bytes, or a function (max) => bytes or string, empty or null at the end. Default: empty. */
+  stdin?: StdinSource;
+  /**
+   * What require finds (after package.preload): an object of module name → source, or a loader
+   * (name) => source | undefined (a Promise under computeAsync). Chunk names are '@name.lua'.
+   */
+  modules?: Record<string, string | Uint8Array> | ((name: string, path: string) => unknown);
+  /** Bytes of output one result collects when there is no `stdout` (default 16 MiB); the rest is counted in `outputDropped`. */
+  outputLimit?: number;
+  /** stdout is sent at every newline (a terminal) rather than in 8 KB blocks. */
+  lineOutput?: boolean;
   /**
    * Milliseconds a compute may run (0 or absent: no limit). Best effort in this thread: checked
    * when the compute reaches the host (external-table operations) and when it ends; a late
@@ -139,6 +167,16 @@ export class TableView implements Iterable<[JsKey, LuaValue]> {
   toJS(): unknown {
     return this.lua.tableToJS(this.id);
   }
+
+  /** JSON.stringify gives the table's contents (as toJS()), never the VM behind the view. */
+  toJSON(): unknown {
+    return this.toJS();
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: { stylize?: unknown }, inspect: (v: unknown, o: unknown) => string): string {
+    if (this.lua.isClosed) return `TableView #${this.id} (VM closed)`;
+    return `TableView #${this.id} ${typeof inspect === 'function' ? inspect(this.toJS(), { ...options, depth: Math.min(depth, 2) }) : ''}`;
+  }
 }
 
 /** Every u32 table id was handed out: no new external table can be made. */
@@ -166,6 +204,43 @@ function checkOptions(options: LuaOptions): void {
   want('autosave', typeof o.autosave === 'boolean', 'a boolean');
   want('state', o.state instanceof Uint8Array, 'a Uint8Array (from exportState())');
   want('image', o.image instanceof Uint8Array, 'a Uint8Array (from saveImage())');
+  want('functions', typeof o.functions === 'object' && o.functions !== null &&
+    Object.values(o.functions as object).every((f) => typeof f === 'function'), 'an object of functions');
+  const sink = (v: unknown) => typeof v === 'function' || (typeof v === 'object' && v !== null && typeof (v as { write?: unknown }).write === 'function');
+  want('stdout', sink(o.stdout), 'a function or a writable stream');
+  want('stderr', sink(o.stderr), 'a function or a writable stream');
+  want('stdin', typeof o.stdin === 'string' || o.stdin instanceof Uint8Array || typeof o.stdin === 'function', 'a string, a Uint8Array or a function');
+  want('modules', typeof o.modules === 'function' || (typeof o.modules === 'object' && o.modules !== null), 'an object of sources or a loader function');
+  want('outputLimit', typeof o.outputLimit === 'number' && Number.isInteger(o.outputLimit) && (o.outputLimit as number) >= 0, 'a non-negative integer');
+  want('lineOutput', typeof o.lineOutput === 'boolean', 'a boolean');
+  for (const name of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(name)) {
+      const near = [...KNOWN_OPTIONS].find((k) => k.toLowerCase() === name.toLowerCase());
+      throw new TypeError(`Lua.create: unknown option '${name}'${near ? ` (did you mean '${near}'?)` : ''}`);
+    }
+  }
+}
+
+const KNOWN_OPTIONS = new Set([
+  'wasm', 'instructionLimit', 'memoryAlias', 'clock', 'randomSeed', 'store', 'autosave', 'state', 'image', 'timeoutMs',
+  'functions', 'stdout', 'stderr', 'stdin', 'modules', 'outputLimit', 'lineOutput',
+]);
+
+/** Checks compute's code argument: a TypeError naming it. */
+function checkCode(code: unknown, where: string): asserts code is string | Uint8Array {
+  if (typeof code !== 'string' && !(code instanceof Uint8Array)) {
+    throw new TypeError(`${where}: code must be a string or a Uint8Array, got ${describeValue(code)}`);
+  }
+}
+
+// The VM a channel's operations reach (set once the Lua object exists).
+class Relay implements ChannelHandlers {
+  lua: Lua | undefined;
+  write(stream: number, bytes: Uint8Array) { (this.lua as Lua).channelWrite(stream, bytes); }
+  read(max: number) { return (this.lua as Lua).channelRead(max); }
+  call(id: number, args: Uint8Array) { return (this.lua as Lua).channelCall(id, args); }
+  module(name: string, path: string) { return (this.lua as Lua).channelModule(name, path); }
+  result(piece: Uint8Array) { (this.lua as Lua).channelResult(piece); }
 }
 
 function describeValue(v: unknown): string {
@@ -174,6 +249,8 @@ function describeValue(v: unknown): string {
 
 // The compiled module of each VM's host, to replace a broken instance synchronously.
 const modules = new WeakMap<TableHost, WebAssembly.Module>();
+// The host channel of each VM's host, and the relay to its VM.
+const channels = new WeakMap<TableHost, { channel: HostChannel; relay: Relay }>();
 
 export class Lua {
   /** The raw exports, for who needs to drop down a layer. */
@@ -217,15 +294,224 @@ export class Lua {
     this.fixedClock = c !== undefined;
     this.store = options.store ?? new MemoryStore();
     this.autosave = options.autosave ?? false;
+    const link = channels.get(host) as { channel: HostChannel; relay: Relay };
+    this.channel = link.channel;
+    link.relay.lua = this;
+    this.stdout = options.stdout === undefined ? undefined : toSink(options.stdout);
+    this.stderr = options.stderr === undefined ? this.stdout : toSink(options.stderr);
+    this.stdin = toStdin(options.stdin);
+    this.outputLimit = options.outputLimit ?? 16 * 1024 * 1024;
+    this.openChannel();
   }
+
+  private openChannel(): void {
+    this.exports.set_host_channel(CHANNEL_ON | (this.options.lineOutput ? CHANNEL_LINE_OUTPUT : 0));
+  }
+
+  // {====== interop state (docs/ABI.md, "The host channel")
+
+  private readonly channel: HostChannel;
+  private readonly stdout: ((bytes: Uint8Array) => void) | undefined;
+  private readonly stderr: ((bytes: Uint8Array) => void) | undefined;
+  private readonly stdin: (max: number) => Uint8Array;
+  private readonly outputLimit: number;
+  private output: Uint8Array[] = [];
+  private outputSize = 0;
+  private outputCut = 0;
+  private resultPieces: Uint8Array[] = [];
+  // Host functions: id → function, function → id, id → the name it was given by (images).
+  private hostFunctions = new Map<number, (...args: never[]) => unknown>();
+  private hostFunctionIds = new Map<(...args: never[]) => unknown, number>();
+  private hostFunctionNames = new Map<number, string>();
+  private nextHostFunction = 1;
+  private naming = false;
+  // Handles: id → the JavaScript object (weakly; a collected one releases its handle).
+  private handles = new Map<number, WeakRef<LuaFunctionHandle>>();
+  private readonly handlesGone = new FinalizationRegistry<number>((id) => {
+    if (this.handles.get(id)?.deref() !== undefined) return; // a newer object for the same handle
+    this.handles.delete(id);
+    if (!this.closed && this.broken === undefined) this.exports.release_handle(id);
+  });
+  // Promises of host functions under an async compute, by id.
+  private promises = new Map<number, Promise<unknown>>();
+  private nextPromise = 1;
+  private asyncNow = false; // a computeAsync is running (or suspended)
+  private queue: Promise<unknown> = Promise.resolve();
+  private hostDepth = 0; // host functions running now
+  private lastThrown: { error: unknown; text: string } | undefined;
+
+  private readonly passOptions = {
+    hostFunction: (fn: (...args: never[]) => unknown, path: string) => {
+      let id = this.hostFunctionIds.get(fn);
+      if (id === undefined) {
+        id = this.nextHostFunction++;
+        this.hostFunctionIds.set(fn, id);
+        this.hostFunctions.set(id, fn);
+      }
+      if (this.naming) this.hostFunctionNames.set(id, path);
+      return id;
+    },
+    handle: (v: object) => {
+      if (!(v instanceof LuaFunctionHandle)) return undefined;
+      if (!v.belongsTo(this)) throw new TypeError('cannot pass a Lua function of another VM: a handle belongs to its VM');
+      return v.handleId();
+    },
+    tableRef: (v: TableRef) => referencedTable(this.reference(v)),
+  };
+
+  private readonly passDecode = {
+    table: (id: number) => this.view(id),
+    handle: (id: number) => this.handleFor(id),
+    hostFunction: (id: number) => this.hostFunctions.get(id) as LuaValue,
+  };
+
+  private handleFor(id: number): LuaFunctionHandle {
+    const known = this.handles.get(id)?.deref();
+    if (known) return known;
+    const h = new LuaFunctionHandle(this, id);
+    this.handles.set(id, new WeakRef(h));
+    this.handlesGone.register(h, id, h);
+    return h;
+  }
+
+  /** @internal Releases a handle now. */
+  releaseHandle(h: LuaFunctionHandle, id: number): void {
+    this.handlesGone.unregister(h);
+    if (this.handles.get(id)?.deref() === h) this.handles.delete(id);
+    if (!this.closed && this.broken === undefined) this.exports.release_handle(id);
+  }
+
+  /** How many Lua functions the VM holds for JavaScript handles. */
+  get handleCount(): number {
+    this.check();
+    return this.exports.get_handle_count();
+  }
+
+  /** @internal */
+  channelWrite(stream: number, bytes: Uint8Array): void {
+    const sink = stream === 2 ? this.stderr : this.stdout;
+    if (sink) {
+      sink(bytes);
+      return;
+    }
+    const room = this.outputLimit - this.outputSize;
+    if (bytes.length > room) {
+      this.outputCut += bytes.length - Math.max(room, 0);
+      bytes = bytes.subarray(0, Math.max(room, 0));
+    }
+    if (bytes.length === 0) return;
+    this.output.push(bytes);
+    this.outputSize += bytes.length;
+  }
+
+  /** @internal */
+  channelRead(max: number): Uint8Array {
+    return this.stdin(max);
+  }
+
+  /** @internal */
+  channelResult(piece: Uint8Array): void {
+    this.resultPieces.push(piece);
+  }
+
+  /** @internal A call of host function `id` from Lua: the answer for the module. */
+  channelCall(id: number, args: Uint8Array): Uint8Array {
+    const fn = this.hostFunctions.get(id);
+    if (!fn) {
+      return answer(STATUS_ERROR, encodeOne(`the host has no function ${id} (a VM resumed from an image gets its ` +
+        `functions back from Lua.create({ image, functions }))`, this.passOptions));
+    }
+    let result: unknown;
+    this.hostDepth++;
+    try {
+      const values = args.length > 4 ? decodeValues(args, 4, args.length, this.passDecode) : [];
+      result = fn(...(values as never[]));
+    } catch (e) {
+      this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
+      return answer(STATUS_ERROR, encodeThrown(e, this.passOptions));
+    } finally {
+      this.hostDepth--;
+    }
+    if (isThenable(result)) return pending(this.keepPromise(result));
+    try {
+      return answer(STATUS_OK, encodeReturned(result, this.passOptions));
+    } catch (e) {
+      const text = `a host function returned a value Lua cannot take: ${(e as Error).message}`;
+      return answer(STATUS_ERROR, encodeOne(text, this.passOptions));
+    }
+  }
+
+  private keepPromise(p: PromiseLike<unknown>): number {
+    const id = this.nextPromise++;
+    const promise = Promise.resolve(p);
+    promise.catch(() => undefined); // answered to Lua (or dropped with a sync compute's error)
+    this.promises.set(id, promise);
+    return id;
+  }
+
+  /** @internal require: the source of a module, from `modules`. */
+  channelModule(name: string, path: string): Uint8Array {
+    const modules = this.options.modules;
+    if (modules === undefined) return answer(STATUS_ABSENT, textEncoder.encode(`\n\tno module '${name}' (this VM has no modules)`));
+    let found: unknown;
+    try {
+      found = typeof modules === 'function' ? modules(name, path) : Object.prototype.hasOwnProperty.call(modules, name) ? modules[name] : undefined;
+    } catch (e) {
+      return answer(STATUS_ERROR, textEncoder.encode(e instanceof Error ? e.message : String(e)));
+    }
+    if (isThenable(found)) {
+      const id = this.keepPromise(Promise.resolve(found).then((source) => {
+        if (source === undefined || source === null) return new Multiple([]);
+        return new Multiple([this.channel.serve(moduleSource(name, source)), chunkName(name)]);
+      }));
+      return pending(id);
+    }
+    if (found === undefined || found === null) return answer(STATUS_ABSENT, textEncoder.encode(`\n\tno module '${name}' in modules`));
+    let source: Uint8Array;
+    try {
+      source = moduleSource(name, found);
+    } catch (e) {
+      return answer(STATUS_ERROR, textEncoder.encode((e as Error).message));
+    }
+    const chunk = textEncoder.encode(chunkName(name));
+    const out = new Uint8Array(4 + chunk.length);
+    new DataView(out.buffer).setUint32(0, this.channel.serve(source), true);
+    out.set(chunk, 4);
+    return answer(STATUS_OK, out);
+  }
+
+  /** Reads and writes the VM's global variables from JavaScript. */
+  readonly global = {
+    /** The value of global `name` (a Lua function comes back as a callable handle). */
+    get: (name: string): LuaValue => {
+      if (typeof name !== 'string') throw new TypeError(`lua.global.get: name must be a string, got ${describeValue(name)}`);
+      return this.compute('return _ENV[...]', name).value;
+    },
+    /** Sets global `name`: plain values copied, table views by reference, functions callable from Lua. */
+    set: (name: string, value: unknown): void => {
+      if (typeof name !== 'string') throw new TypeError(`lua.global.set: name must be a string, got ${describeValue(name)}`);
+      this.naming = true;
+      try {
+        this.compute(SET_GLOBAL, name, value);
+      } finally {
+        this.naming = false;
+      }
+    },
+  };
+
+  // }======
 
   private static async instantiate(options: LuaOptions): Promise<{ exports: LuaWasmExports; host: TableHost }> {
     const module = await loadModule(options.wasm);
     const host = hostFor(options); // a TimedTableHost under timeoutMs
     modules.set(host, module);
-    const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
+    const relay = new Relay();
+    const channel = new HostChannel(relay);
+    channels.set(host, { channel, relay });
+    const instance = await WebAssembly.instantiate(module, { env: channel.wrap(host.imports()) as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
     host.attach(exports.memory);
+    channel.attach(exports.memory);
     return { exports, host };
   }
 
@@ -254,6 +540,7 @@ export class Lua {
       if (saved) lua.restoreTables(saved);
       host.trackChanges();
     }
+    for (const [name, fn] of Object.entries(options.functions ?? {})) lua.global.set(name, fn);
     return lua;
   }
 
@@ -332,6 +619,15 @@ export class Lua {
     const id = this.exports.get_build_id();
     w.u32(Number(BigInt.asUintN(32, id)));
     w.u32(Number(BigInt.asUintN(32, id >> 32n)));
+    // The host functions the VM holds, by the names they were given (reattached by name).
+    w.u32(this.nextHostFunction);
+    w.u32(this.hostFunctionNames.size);
+    for (const [fid, name] of this.hostFunctionNames) {
+      w.u32(fid);
+      const bytes = textEncoder.encode(name);
+      w.u32(bytes.length);
+      w.bytes(bytes);
+    }
     const memory = new Uint8Array(this.exports.memory.buffer);
     w.u32(memory.length);
     w.bytes(memory);
@@ -351,6 +647,12 @@ export class Lua {
     if (version !== IMAGE_VERSION) r.fail(`image version ${version} (this build reads ${IMAGE_VERSION})`);
     const lo = BigInt(r.u32());
     const hi = BigInt(r.u32());
+    const nextHostFunction = r.u32();
+    const names = new Map<number, string>();
+    for (let i = r.u32(); i > 0; i--) {
+      const fid = r.u32();
+      names.set(fid, textDecoder.decode(r.bytes_(r.u32())));
+    }
     const { exports, host } = await Lua.instantiate(options);
     const build = BigInt.asUintN(64, exports.get_build_id());
     if (((hi << 32n) | lo) !== build) {
@@ -362,6 +664,16 @@ export class Lua {
     memory.set(r.bytes_(size));
     const { state } = decodeState(bytes.subarray(r.at, bytes.length - 4), 'the VM image');
     const lua = new Lua(exports, host, options);
+    lua.nextHostFunction = nextHostFunction;
+    const given = flatFunctions(options.functions ?? {});
+    for (const [fid, name] of names) {
+      lua.hostFunctionNames.set(fid, name);
+      const fn = given.get(name);
+      if (fn) {
+        lua.hostFunctions.set(fid, fn);
+        lua.hostFunctionIds.set(fn, fid);
+      }
+    }
     host.load(state.tables);
     host.trackChanges();
     lua.replacing = true; // the image's tables replace the store's contents at the next save
@@ -386,8 +698,9 @@ export class Lua {
     const homeId = old.get_memory_table_id() >>> 0;
     const nextId = old.get_external_table_counter() >>> 0;
     const module = modules.get(this.host) as WebAssembly.Module;
-    const instance = new WebAssembly.Instance(module, { env: this.host.imports() as unknown as WebAssembly.ModuleImports });
+    const instance = new WebAssembly.Instance(module, { env: this.channel.wrap(this.host.imports()) as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
+    this.channel.attach(exports.memory);
     exports.set_memory_alias_enabled(this.options.memoryAlias === false ? 0 : 1);
     exports.set_hash_seed(hashSeed(this.options.randomSeed));
     if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
@@ -401,6 +714,9 @@ export class Lua {
     this.lastClock = -1;
     this.broken = undefined;
     this.seed(this.options.randomSeed);
+    this.openChannel();
+    this.handles.clear(); // the old instance's handles are gone with it
+    for (const [name, fn] of Object.entries(this.options.functions ?? {})) this.global.set(name, fn);
   }
 
   /** @internal Throws LuaClosedError once the VM is closed (table views write through it). */
@@ -447,18 +763,223 @@ export class Lua {
    * Runs a chunk of Lua. Returns its results and output; throws LuaError when it fails, and
    * then every external table is exactly as it was before the call.
    */
-  compute(code: string | Uint8Array): ComputeResult {
+  compute(code: string | Uint8Array, ...args: unknown[]): ComputeResult {
+    checkCode(code, 'lua.compute');
     this.check();
-    if (this.computing) {
-      throw new LuaError('compute called while this VM is running a compute (from a callback such as clock); ' +
-        'computes on one VM do not nest', 'input');
-    }
+    this.checkIdle('compute');
     this.computing = true;
     try {
-      return this.run(code);
+      return this.finish(this.start(code, args, 0, 0));
     } finally {
       this.computing = false;
     }
+  }
+
+  /**
+   * Runs a chunk that may call asynchronous host functions (and modules): Lua waits for each
+   * Promise as if the call were synchronous. Computes on one VM run one after another.
+   */
+  computeAsync(code: string | Uint8Array, ...args: unknown[]): Promise<ComputeResult> {
+    checkCode(code, 'lua.computeAsync');
+    return this.enqueue(() => this.start(code, args, 0, RUN_ASYNC));
+  }
+
+  /** @internal Calls the Lua function behind handle `id` (LuaFunctionHandle.call). */
+  callHandle(id: number, args: unknown[], async: boolean): ComputeResult | Promise<ComputeResult> {
+    this.check();
+    if (this.computing && this.hostDepth > 0) {
+      // From a host function: the call runs inside the compute (its limit and transaction).
+      if (async) throw new LuaError('callAsync from inside a host function: use call (the outer compute waits for promises)', 'input');
+      const mem = new Uint8Array(this.exports.memory.buffer);
+      const argBytes = this.placeArgs(encodePassed(args, this.passOptions), mem, 0);
+      const n = this.exports.call(id, this.buffer, argBytes, 0);
+      if (n < 0) throw this.error(mem, n);
+      return this.results(mem, n, false);
+    }
+    if (async) {
+      return this.enqueue(() => {
+        const argBytes = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+        return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC));
+      });
+    }
+    this.checkIdle('call');
+    this.computing = true;
+    try {
+      const argBytes = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+      return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, 0)));
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  private checkIdle(what: string): void {
+    if (this.computing && this.hostDepth > 0) {
+      throw new LuaError(`${what} called from inside a host function: computes on one VM do not nest (call a Lua function handle instead)`, 'input');
+    }
+    if (this.computing) {
+      throw new LuaError(`${what} called while this VM is running a compute (from a callback such as clock); ` +
+        'computes on one VM do not nest', 'input');
+    }
+    if (this.asyncNow) {
+      throw new LuaError(`${what} called while a computeAsync is running on this VM: await it, or use computeAsync (which waits its turn)`, 'input');
+    }
+  }
+
+  // Async computes one after another: each starts when the one before has ended.
+  private enqueue(start: () => number): Promise<ComputeResult> {
+    const run = async () => {
+      this.check();
+      if (this.computing) await Promise.resolve(); // a sync compute under way cannot be awaited; it ends first
+      this.checkIdle('computeAsync');
+      this.asyncNow = true;
+      try {
+        let n = start();
+        while (n === SUSPENDED) n = await this.settle();
+        return this.finish(n);
+      } finally {
+        this.asyncNow = false;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  // Waits for the Promise the compute waits for and resumes it with the outcome.
+  private async settle(): Promise<number> {
+    const mem = () => new Uint8Array(this.exports.memory.buffer);
+    const id = new DataView(this.exports.memory.buffer).getUint32(this.buffer, true);
+    const promise = this.promises.get(id);
+    this.promises.delete(id);
+    let reply: Uint8Array;
+    try {
+      if (!promise) throw new Error(`the compute waits for an unknown promise ${id}`);
+      reply = answer(STATUS_OK, encodeReturned(await promise, this.passOptions));
+    } catch (e) {
+      this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
+      reply = answer(STATUS_ERROR, encodeThrown(e, this.passOptions));
+    }
+    if (this.closed) throw new LuaClosedError();
+    if (reply.length > BUFFER_SIZE) {
+      reply = answer(STATUS_ERROR, encodeOne(`a host function's result is too large (${reply.length} bytes; at most ${BUFFER_SIZE})`, this.passOptions));
+    }
+    mem().set(reply, this.buffer);
+    this.computing = true;
+    try {
+      return this.guard(() => this.exports.resume(this.buffer, reply.length));
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  // Places the arguments after `used` bytes of the buffer; returns their length.
+  private placeArgs(args: Uint8Array, mem: Uint8Array, used: number): number {
+    if (args.length > BUFFER_SIZE - used) {
+      throw new LuaError(`arguments too large (${args.length} bytes; at most ${BUFFER_SIZE - used} beside the code)`, 'input');
+    }
+    mem.set(args, this.buffer + used);
+    return args.length;
+  }
+
+  // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
+  private start(code: string | Uint8Array, args: unknown[], _unused: number, flags: number): number {
+    const mem = new Uint8Array(this.exports.memory.buffer);
+    let len = typeof code === 'string' ? writeCode(code, mem, this.buffer) : code.length;
+    if (typeof code !== 'string' && len <= MAX_CODE_BYTES) mem.set(code, this.buffer);
+    const argBytes = args.length === 0 ? undefined : encodePassed(args, this.passOptions);
+    let served = 0;
+    if (len > MAX_CODE_BYTES || (argBytes && len + argBytes.length > BUFFER_SIZE)) {
+      // Too large for the buffer (beside the arguments): served to the module in pieces.
+      const bytes = typeof code !== 'string' ? code : len > MAX_CODE_BYTES ? textEncoder.encode(code) : mem.slice(this.buffer, this.buffer + len);
+      served = this.channel.serve(bytes);
+      len = 0;
+    }
+    const argLen = argBytes ? this.placeArgs(argBytes, mem, len) : 0;
+    if (!served && !argBytes && flags === 0) return this.begin(() => this.exports.compute(this.buffer, len));
+    if (served) flags |= RUN_SERVED_CODE;
+    return this.begin(() => this.exports.run(served || this.buffer, len, this.buffer + len, argLen, flags));
+  }
+
+  // The start of a compute or top-level call: clock, transaction, collectors.
+  private begin(enter: () => number): number {
+    this.feedClock();
+    this.output = [];
+    this.outputSize = 0;
+    this.outputCut = 0;
+    this.resultPieces = [];
+    this.lastThrown = undefined;
+    this.host.begin();
+    return this.guard(enter);
+  }
+
+  // Calls into the module; an exception through it ends the compute (and maybe the VM).
+  private guard(enter: () => number): number {
+    try {
+      return enter();
+    } catch (e) {
+      this.host.rollback();
+      this.channel.endCompute();
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        // Out of JavaScript stack inside the module: its memory may be mid-change, so the
+        // instance is replaced (now if the stack allows, else before the next use).
+        this.broken = e;
+        try { this.restart(); } catch { /* still too deep: at the next use */ }
+        throw new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
+          'external table are as before it, other globals start afresh', 'host', '', { cause: e });
+      }
+      this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
+      throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
+    }
+  }
+
+  // The end of a compute or top-level call: commit or roll back, then the result.
+  private finish(n: number): ComputeResult {
+    const { host } = this;
+    const mem = new Uint8Array(this.exports.memory.buffer);
+    this.channel.endCompute();
+    this.promises.clear();
+    const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
+    if (n < 0 || late) {
+      host.rollback();
+      throw late ? host.timeoutError(n < 0 ? this.error(mem, n) : undefined) : this.error(mem, n);
+    }
+    host.commit();
+    if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
+    return this.results(mem, n, true);
+  }
+
+  private takeOutput(): Uint8Array {
+    const parts = this.output;
+    this.output = [];
+    this.outputSize = 0;
+    if (parts.length === 0) return NO_BYTES;
+    if (parts.length === 1) return parts[0];
+    return concatBytes(parts);
+  }
+
+  // The values of a result of n bytes in the buffer (the output before them, when captured).
+  private results(mem: Uint8Array, n: number, top: boolean): ComputeResult {
+    const collected = top ? this.takeOutput() : NO_BYTES;
+    const dropped = top ? this.outputCut : 0;
+    if (n === 0 && collected.length === 0) return { values: [], value: undefined, output: '', outputBytes: NO_BYTES, outputDropped: dropped };
+    const outLen = n === 0 ? 0 : mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
+    let outputBytes = outLen === 0 ? collected : mem.slice(this.buffer + 4, this.buffer + 4 + outLen);
+    if (outLen !== 0 && collected.length !== 0) outputBytes = concatBytes([collected, outputBytes]);
+    const output = outputBytes.length === 0 ? '' : decodeText(outputBytes, 0, outputBytes.length);
+    let values: LuaValue[] = [];
+    const at = this.buffer + 4 + outLen;
+    if (n > 4 + outLen) {
+      if (n === 5 + outLen && mem[at] === TAG_CHANNEL) {
+        const bytes = concatBytes(this.resultPieces);
+        this.resultPieces = [];
+        values = decodeValues(bytes, 0, bytes.length, this.passDecode);
+      } else {
+        values = decodeValues(mem, at, this.buffer + n, this.passDecode);
+      }
+    }
+    // Output is only ever cut when output and results together filled the buffer.
+    const outputDropped = dropped + (n > BUFFER_SIZE - 64 ? this.exports.get_output_dropped() : 0);
+    return { values, value: values[0], output, outputBytes, outputDropped };
   }
 
   private run(code: string | Uint8Array): ComputeResult {
@@ -513,16 +1034,42 @@ export class Lua {
   private error(mem: Uint8Array, n: number): LuaError {
     const msgLen = -n - 1;
     const message = decodeText(mem, this.buffer, msgLen);
-    let output = NO_BYTES;
-    if (msgLen + 4 <= BUFFER_SIZE) {
-      const outLen = new DataView(mem.buffer).getUint32(this.buffer + msgLen, true);
-      if (msgLen + 4 + outLen <= BUFFER_SIZE) output = mem.slice(this.buffer + msgLen + 4, this.buffer + msgLen + 4 + outLen);
+    let output: Uint8Array = NO_BYTES;
+    let traceback = '';
+    let value: LuaValue = message;
+    const view = new DataView(mem.buffer);
+    let at = this.buffer + msgLen;
+    const end = this.buffer + BUFFER_SIZE;
+    if (at + 4 <= end) {
+      const outLen = view.getUint32(at, true);
+      if (at + 4 + outLen <= end) output = mem.slice(at + 4, at + 4 + outLen);
+      at += 4 + outLen;
+      // Additive (the host channel's module): the traceback, then the error object.
+      if (at + 4 <= end) {
+        const tbLen = view.getUint32(at, true);
+        if (at + 4 + tbLen <= end) traceback = decodeText(mem, at + 4, tbLen);
+        at += 4 + tbLen;
+        if (at + 4 <= end) {
+          const valueLen = view.getUint32(at, true);
+          if (valueLen > 0 && at + 4 + valueLen <= end) {
+            try {
+              value = decodeValues(mem, at + 4, at + 4 + valueLen, this.passDecode)[0];
+            } catch {
+              value = message;
+            }
+          }
+        }
+      }
     }
+    const collected = this.takeOutput();
+    if (collected.length !== 0) output = output.length === 0 ? collected : concatBytes([collected, output]);
     const code = this.exports.get_error_kind() as keyof typeof ERROR_KIND_CODES;
     let kind = (ERROR_KIND_CODES[code] ?? 'runtime') as LuaErrorKind | 'none';
     if (kind === 'none') kind = 'runtime';
-    const cause = this.host.error;
-    return new LuaError(message, kind, output, cause === undefined ? undefined : { cause });
+    let cause = this.host.error;
+    const thrown = this.lastThrown;
+    if (cause === undefined && thrown !== undefined && message.endsWith(thrown.text)) cause = thrown.error; // a JS exception, uncaught in Lua
+    return new LuaError(message, kind, output, { cause, traceback, value });
   }
 
   /** The table bound to `_home`. */
@@ -726,6 +1273,75 @@ function hashSeed(seed: number | bigint | undefined): number {
 }
 
 const NO_BYTES = new Uint8Array(0);
+
+const SET_GLOBAL = 'local k, v = ... _ENV[k] = v';
+
+// Dotted names of nested functions ('api.add') as global.set records them.
+function flatFunctions(functions: Record<string, unknown>): Map<string, (...args: never[]) => unknown> {
+  const out = new Map<string, (...args: never[]) => unknown>();
+  const walk = (v: unknown, path: string, depth: number) => {
+    if (typeof v === 'function') out.set(path, v as (...args: never[]) => unknown);
+    else if (depth < 8 && typeof v === 'object' && v !== null && isPlainObject(v)) {
+      for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
+    }
+  };
+  for (const [name, v] of Object.entries(functions)) walk(v, name, 0);
+  return out;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+// One value without the count (an error answer).
+function encodeOne(v: unknown, options: PassOptions): Uint8Array {
+  return encodePassed([v], options).subarray(4);
+}
+
+// What a host function returned, for Lua: undefined is no value, multi(...) several.
+function encodeReturned(v: unknown, options: PassOptions): Uint8Array {
+  if (v === undefined) return new Uint8Array(4);
+  if (v instanceof Multiple) return encodePassed(v.values, options, 'result');
+  return encodePassed([v], options, 'result');
+}
+
+// What a host function threw, as Lua's error object: a message (errors) or the value itself.
+function encodeThrown(e: unknown, options: PassOptions): Uint8Array {
+  if (e instanceof LuaError && e.value !== undefined && typeof e.value !== 'string') {
+    try {
+      return encodeOne(e.value, options);
+    } catch { /* the message below */ }
+  }
+  if (e instanceof Error || typeof e !== 'object' || e === null) return encodeOne(e instanceof Error ? e.message : String(e), options);
+  try {
+    return encodeOne(e, options);
+  } catch {
+    return encodeOne(String(e), options);
+  }
+}
+
+// A module's chunk name: errors read 'mylib.lua:2: ...' ('a.b' is 'a/b.lua').
+function chunkName(name: string): string {
+  return `@${name.replace(/\./g, '/')}.lua`;
+}
+
+function moduleSource(name: string, source: unknown): Uint8Array {
+  if (typeof source === 'string') return textEncoder.encode(source);
+  if (source instanceof Uint8Array) return source;
+  throw new TypeError(`module '${name}': the loader gave a ${describeValue(source)}, not a source (a string or bytes)`);
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 function allChanges(state: TablesState) {
   const changes = [];

@@ -1,0 +1,167 @@
+// The host side of the host channel (docs/ABI.md, "The host channel"): the one mechanism through
+// which output, stdin, host functions, modules, code served in pieces and results too large for
+// the I/O buffer cross the five imports. The module sends requests on table id 0; the first byte
+// of the key names the operation. Everything here answers synchronously; an answer that is a
+// Promise is kept under an id, and the compute suspends until the VM resumes it.
+import { ExternalTableImports } from '../abi/abi.js';
+
+export const CHANNEL_ID = 0;
+
+const OP_WRITE = 0x01;
+const OP_READ = 0x02;
+const OP_CALL = 0x03;
+const OP_TAKE = 0x04;
+const OP_MODULE = 0x05;
+const OP_SOURCE = 0x06;
+const OP_RESULT = 0x07;
+const OP_RELEASE = 0x08;
+
+export const STATUS_OK = 0;
+export const STATUS_ERROR = 1;
+export const STATUS_PENDING = 2;
+export const STATUS_ABSENT = 3;
+
+/** Pieces of served sources stay under the module's first offer (no second request). */
+const SOURCE_PIECE = 16383;
+
+/** What the VM does with each operation (vm/lua.ts implements it). */
+export interface ChannelHandlers {
+  /** Output bytes for stream 1 (stdout) or 2 (stderr). */
+  write(stream: number, bytes: Uint8Array): void;
+  /** Up to `max` bytes of stdin; an empty array at its end. */
+  read(max: number): Uint8Array;
+  /** Calls host function `id` with codec arguments; the answer (status byte first). */
+  call(id: number, args: Uint8Array): Uint8Array;
+  /** The source of a module (`path`: package.path); the answer (status byte first). */
+  module(name: string, path: string): Uint8Array;
+  /** A piece of results too large for the I/O buffer. */
+  result(piece: Uint8Array): void;
+}
+
+const text = new TextDecoder();
+
+export class HostChannel {
+  private kept: Uint8Array | undefined;
+  private sources = new Map<number, Uint8Array>();
+  private nextSource = 1;
+  private memory: WebAssembly.Memory | undefined;
+
+  constructor(private readonly handlers: ChannelHandlers) {}
+
+  attach(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+  }
+
+  private mem(): Uint8Array {
+    return new Uint8Array((this.memory as WebAssembly.Memory).buffer);
+  }
+
+  /** Serves `bytes` in pieces as source `id` (code too large for the buffer, modules). */
+  serve(bytes: Uint8Array): number {
+    const id = this.nextSource++;
+    if (this.nextSource > 0xffffffff) this.nextSource = 1;
+    this.sources.set(id, bytes);
+    return id;
+  }
+
+  /** Forgets every served source (the compute ended). */
+  endCompute(): void {
+    this.sources.clear();
+    this.kept = undefined;
+  }
+
+  /** The imports of the module, with table id 0 routed here. */
+  wrap(imports: ExternalTableImports): ExternalTableImports {
+    const { js_ext_table_get: get, js_ext_table_set: set } = imports;
+    return {
+      ...imports,
+      js_ext_table_get: (id, keyPtr, keyLen, valPtr, maxLen) =>
+        id === CHANNEL_ID ? this.get(keyPtr, keyLen, valPtr, maxLen) : get(id, keyPtr, keyLen, valPtr, maxLen),
+      js_ext_table_set: (id, keyPtr, keyLen, valPtr, valLen) =>
+        id === CHANNEL_ID ? this.set(keyPtr, keyLen, valPtr, valLen) : set(id, keyPtr, keyLen, valPtr, valLen),
+    };
+  }
+
+  private set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
+    try {
+      const mem = this.mem();
+      const op = mem[keyPtr];
+      const value = mem.slice(valPtr, valPtr + valLen);
+      if (op === OP_WRITE && keyLen === 2) this.handlers.write(mem[keyPtr + 1], value);
+      else if (op === OP_RESULT) this.handlers.result(value);
+      else if (op === OP_RELEASE) return 0; // informational: host functions are kept by their VM
+      else return -1;
+      return 0;
+    } catch {
+      return -1; // the module raises "the host failed a channel message"
+    }
+  }
+
+  private get(keyPtr: number, keyLen: number, valPtr: number, maxLen: number): number {
+    let answer: Uint8Array;
+    try {
+      const mem = this.mem();
+      const view = new DataView(mem.buffer, keyPtr, keyLen);
+      switch (mem[keyPtr]) {
+        case OP_TAKE: {
+          const kept = this.kept;
+          this.kept = undefined;
+          if (!kept || kept.length > maxLen) return -2;
+          this.mem().set(kept, valPtr);
+          return kept.length;
+        }
+        case OP_READ: {
+          const piece = this.handlers.read(Math.min(view.getUint32(1, true), maxLen - 1));
+          answer = new Uint8Array(piece.length + 1);
+          answer.set(piece, 1);
+          break;
+        }
+        case OP_CALL:
+          answer = this.handlers.call(view.getUint32(1, true), mem.slice(keyPtr + 5, keyPtr + keyLen));
+          break;
+        case OP_MODULE: {
+          const n = view.getUint32(1, true);
+          const name = text.decode(mem.subarray(keyPtr + 5, keyPtr + 5 + n));
+          const path = text.decode(mem.subarray(keyPtr + 5 + n, keyPtr + keyLen));
+          answer = this.handlers.module(name, path);
+          break;
+        }
+        case OP_SOURCE: {
+          const source = this.sources.get(view.getUint32(1, true));
+          if (!source) return -1;
+          const from = view.getUint32(5, true);
+          const piece = source.subarray(from, Math.min(source.length, from + Math.min(SOURCE_PIECE, maxLen - 1)));
+          answer = new Uint8Array(piece.length + 1);
+          answer.set(piece, 1);
+          break;
+        }
+        default:
+          return -1;
+      }
+    } catch {
+      return -3; // the module raises "the host failed a channel request"
+    }
+    if (answer.length > maxLen) {
+      this.kept = answer; // the module takes it with OP_TAKE into a buffer of this size
+      return answer.length;
+    }
+    this.mem().set(answer, valPtr);
+    return answer.length;
+  }
+}
+
+/** An answer: status byte, then `payload`. */
+export function answer(status: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(payload.length + 1);
+  out[0] = status;
+  out.set(payload, 1);
+  return out;
+}
+
+/** A pending answer: status 2 and the promise id. */
+export function pending(id: number): Uint8Array {
+  const out = new Uint8Array(5);
+  out[0] = STATUS_PENDING;
+  new DataView(out.buffer).setUint32(1, id, true);
+  return out;
+}
