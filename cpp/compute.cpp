@@ -102,6 +102,14 @@ int load_chunk(lua_State* L, const char* code, size_t len) {
   return LUA_OK;
 }
 
+// Code that starts with its chunk name and a NUL byte (never cached).
+int load_named(lua_State* L, const char* code, size_t len) {
+  const char* end = static_cast<const char*>(memchr(code, 0, len));
+  if (!end) luaL_error(L, "a named chunk without its name");
+  size_t n = size_t(end - code) + 1;
+  return luaL_loadbufferx(L, end + 1, len - n, code, "t");
+}
+
 // Results that do not fit the buffer go to the host in pieces (host channel only).
 void send_result_piece(lua_State* L, const uint8_t* p, uint32_t n) {
   uint8_t op = kOpResult;
@@ -139,6 +147,8 @@ struct Job {
   const uint8_t* args = nullptr;
   uint32_t args_len = 0;
   int compile_status = LUA_OK;  // why the code did not compile
+  bool named = false;          // the code starts with its chunk name and a NUL byte
+  bool load_only = false;      // the result is the compiled function
 };
 
 // Protected: binds _home, pushes the function to run (compiled, from the cache, or the one
@@ -149,7 +159,8 @@ int prepare(lua_State* L) {
   lua_settop(L, 0);
   rebind_home(L);
   int status = job->handle ? (push_handle(L, job->handle), LUA_OK)
-               : job->source ? load_served_code(L, job->source)
+               : job->source ? load_served_code(L, job->source, job->named)
+               : job->named  ? load_named(L, job->code, job->code_len)
                              : load_chunk(L, job->code, job->code_len);
   if (status != LUA_OK) {
     job->compile_status = status;
@@ -354,6 +365,7 @@ int32_t run_sync(lua_State* L, Job& job) {
   int status = lua_pcall(L, 1, LUA_MULTRET, handler);  // leaves the function and its arguments
   if (status == LUA_OK && job.compile_status != LUA_OK) status = job.compile_status;
   if (status != LUA_OK) return lua_error_result(L, status);
+  if (job.load_only) return results(L, handler + 1, 1);
   lua_pushcfunction(L, run_prepared);
   lua_insert(L, handler + 1);
   status = lua_pcall(L, lua_gettop(L) - handler - 1, LUA_MULTRET, handler);
@@ -502,7 +514,8 @@ int32_t run_job(const char* code_ptr, uint32_t code_len, const uint8_t* args_ptr
   uint32_t ptr = uint32_t(reinterpret_cast<uintptr_t>(code_ptr));
   uint32_t aptr = uint32_t(reinterpret_cast<uintptr_t>(args_ptr));
   bool served = (flags & kRunServedCode) != 0;
-  if ((flags & ~(kRunServedCode | kRunAsync)) != 0) return input_error("unknown run flags");
+  if ((flags & ~(kRunServedCode | kRunAsync | kRunNamed | kRunLoadOnly)) != 0) return input_error("unknown run flags");
+  if ((flags & kRunLoadOnly) && ((flags & kRunAsync) || args_len)) return input_error("a load takes no arguments and is not async");
   if ((served || (flags & kRunAsync) || args_len) && !channel_on())
     return input_error("arguments, served code and async runs need the host channel (set_host_channel)");
   if (!served) {
@@ -522,6 +535,8 @@ int32_t run_job(const char* code_ptr, uint32_t code_len, const uint8_t* args_ptr
   else job.code = code_ptr, job.code_len = code_len;
   job.args = args_ptr;
   job.args_len = args_len;
+  job.named = (flags & kRunNamed) != 0;
+  job.load_only = (flags & kRunLoadOnly) != 0;
   begin(g.L, (flags & kRunAsync) != 0);
   int32_t r = g.async ? run_async(g.L, job) : run_sync(g.L, job);
   if (r != kSuspended) end_compute(g.L, r);

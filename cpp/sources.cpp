@@ -40,14 +40,25 @@ int load_source(lua_State* L, uint32_t source, const char* chunkname) {
 
 // luaL_dostring's chunk name for code served in pieces: its first piece's prefix, as for code in
 // memory (load_chunk).
-int load_served_code(lua_State* L, uint32_t source) {
+int load_served_code(lua_State* L, uint32_t source, bool named) {
   SourceReader reader(L, source);
   size_t first_len;
   const char* first = read_source(L, &reader, &first_len);
   char name[LUA_IDSIZE + 8];
-  size_t name_len = first_len < sizeof name - 1 ? first_len : sizeof name - 1;
-  memcpy(name, first, name_len);
-  name[name_len] = '\0';
+  if (named) {
+    const char* end = static_cast<const char*>(memchr(first, 0, first_len));
+    if (!end) luaL_error(L, "a named chunk without its name");
+    size_t n = size_t(end - first);
+    size_t keep = n < sizeof name - 1 ? n : sizeof name - 1;
+    memcpy(name, first, keep);
+    name[keep] = '\0';
+    first_len -= n + 1;
+    first = end + 1;
+  } else {
+    size_t name_len = first_len < sizeof name - 1 ? first_len : sizeof name - 1;
+    memcpy(name, first, name_len);
+    name[name_len] = '\0';
+  }
   struct Replay {
     SourceReader* reader;
     const char* first;

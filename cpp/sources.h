@@ -12,6 +12,7 @@ namespace lh {
 // Loads source `source` as a text chunk named chunkname; Lua's load status.
 int load_source(lua_State* L, uint32_t source, const char* chunkname);
 // Loads served code with luaL_dostring's chunk name (the code's own beginning).
-int load_served_code(lua_State* L, uint32_t source);
+// Named: the first piece starts with the chunk name and a NUL byte.
+int load_served_code(lua_State* L, uint32_t source, bool named = false);
 
 }  // namespace lh

@@ -27,6 +27,8 @@ export const CHANNEL_LINE_OUTPUT = 2;
 /** run's and call's flags. */
 export const RUN_SERVED_CODE = 1;
 export const RUN_ASYNC = 2;
+export const RUN_NAMED = 4;
+export const RUN_LOAD_ONLY = 8;
 
 /** The exports of lua.wasm: the documented ABI and its additive exports. */
 export interface LuaWasmExports {

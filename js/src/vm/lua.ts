@@ -1,7 +1,7 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
 import {
   BUFFER_SIZE, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
-  RUN_SERVED_CODE, SUSPENDED,
+  RUN_LOAD_ONLY, RUN_NAMED, RUN_SERVED_CODE, SUSPENDED,
 } from '../abi/abi.js';
 import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_OK } from './channel.js';
 import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
@@ -769,7 +769,7 @@ export class Lua {
     this.checkIdle('compute');
     this.computing = true;
     try {
-      return this.finish(this.start(code, args, 0, 0));
+      return this.finish(this.start(code, args, undefined, 0));
     } finally {
       this.computing = false;
     }
@@ -781,7 +781,28 @@ export class Lua {
    */
   computeAsync(code: string | Uint8Array, ...args: unknown[]): Promise<ComputeResult> {
     checkCode(code, 'lua.computeAsync');
-    return this.enqueue(() => this.start(code, args, 0, RUN_ASYNC));
+    return this.enqueue(() => this.start(code, args, undefined, RUN_ASYNC));
+  }
+
+  /**
+   * Compiles a chunk without running it: a Lua function handle to call. `chunkname` is Lua's
+   * (load's): '@script.lua' makes messages read 'script.lua:4: ...'; default: the code itself.
+   * Code that does not compile is a LuaError of kind 'syntax'.
+   */
+  load(code: string | Uint8Array, chunkname?: string): LuaFunctionHandle {
+    checkCode(code, 'lua.load');
+    if (chunkname !== undefined && (typeof chunkname !== 'string' || chunkname.includes('\0'))) {
+      throw new TypeError(`lua.load: chunkname must be a string without NUL bytes, got ${describeValue(chunkname)}`);
+    }
+    this.check();
+    this.checkIdle('load');
+    this.computing = true;
+    try {
+      const name = chunkname ?? (typeof code === 'string' ? code : textDecoder.decode(code)).slice(0, 60);
+      return this.finish(this.start(code, [], name, RUN_LOAD_ONLY)).value as LuaFunctionHandle;
+    } finally {
+      this.computing = false;
+    }
   }
 
   /** @internal Calls the Lua function behind handle `id` (LuaFunctionHandle.call). */
@@ -882,8 +903,13 @@ export class Lua {
   }
 
   // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
-  private start(code: string | Uint8Array, args: unknown[], _unused: number, flags: number): number {
+  private start(code: string | Uint8Array, args: unknown[], name: string | undefined, flags: number): number {
     const mem = new Uint8Array(this.exports.memory.buffer);
+    if (name !== undefined) {
+      const text = typeof code === 'string' ? textEncoder.encode(code) : code;
+      code = concatBytes([textEncoder.encode(name), new Uint8Array(1), text]);
+      flags |= RUN_NAMED;
+    }
     let len = typeof code === 'string' ? writeCode(code, mem, this.buffer) : code.length;
     if (typeof code !== 'string' && len <= MAX_CODE_BYTES) mem.set(code, this.buffer);
     const argBytes = args.length === 0 ? undefined : encodePassed(args, this.passOptions);
