@@ -1211,6 +1211,7 @@ export class Lua {
     const pending: [object, number][] = [];
     const encodeOne = (v: unknown): Uint8Array => {
       if (typeof v === 'object' && v !== null && (v as { [TABLE_REF]?: unknown })[TABLE_REF] !== undefined) return this.reference(v);
+      if (v instanceof LuaFunctionHandle) return this.dumpHandle(v);
       const scalar = encodeScalar(v);
       if (scalar) return scalar;
       const object = v as object;
@@ -1235,6 +1236,18 @@ export class Lua {
       else throw new TypeError(`cannot store a ${describeValue(object)} in an external table`);
     }
     return root;
+  }
+
+  // Tag 05 for a handle's function, as Lua stores it (only functions whose one upvalue is _ENV).
+  private dumpHandle(h: LuaFunctionHandle): Uint8Array {
+    const id = this.passOptions.handle(h) as number;
+    this.check();
+    const n = this.exports.dump_handle(id);
+    const mem = new Uint8Array(this.exports.memory.buffer);
+    if (n < 0) throw new TypeError(`cannot store this Lua function: ${decodeText(mem, this.buffer, -n - 1)}`);
+    const bytes = new Uint8Array(n);
+    bytes.set(mem.subarray(this.buffer, this.buffer + n));
+    return bytes;
   }
 
   // Tag 07 for a view of this VM; a view of another VM (or a lookalike) is refused.
