@@ -28,6 +28,7 @@ enum ChannelStatus : uint8_t {
   kStatusError = 1,    // then the error, as one codec value
   kStatusPending = 2,  // then a u32 promise id (async host functions)
   kStatusAbsent = 3,   // the host has nothing for this request
+  kStatusRaise = 4,    // then an error to raise as it is (a Lua error passing back through the host)
 };
 
 // Channel options (set_host_channel's argument).

@@ -220,6 +220,7 @@ int encode_error_value(lua_State* L) {
 // the traceback kept by keep_traceback (or given); the object itself when it is not a string.
 int32_t lua_error_result(lua_State* L, int status, lua_State* where = nullptr) {
   Vm& g = g_vm;
+  if (channel_on()) output_flush_quiet(L);  // what was written before the error is kept
   ErrorKind kind = status == LUA_ERRSYNTAX ? kErrorSyntax
                    : status == LUA_ERRMEM  ? kErrorMemory
                    : g.limit_hit           ? kErrorLimit
@@ -458,7 +459,8 @@ int push_settled(lua_State* L) {
   const uint8_t* p = static_cast<const uint8_t*>(lua_touserdata(L, 2));
   uint32_t n = uint32_t(lua_tointeger(L, 3));
   lua_settop(L, 0);
-  if (n < 1 || p[0] > kStatusError) luaL_error(L, "malformed answer to a pending call (status)");
+  if (n < 1 || (p[0] > kStatusError && p[0] != kStatusRaise))
+    luaL_error(L, "malformed answer to a pending call (status)");
   lua_pushboolean(L, p[0] == kStatusOk);
   if (p[0] == kStatusOk) {
     if (n < 5) luaL_error(L, "malformed answer to a pending call (no value count)");
@@ -471,7 +473,7 @@ int push_settled(lua_State* L) {
     if (at != n) luaL_error(L, "malformed answer to a pending call (trailing bytes)");
   } else if (n > 1) {
     push_passed_value(L, p + 1, n - 1, kFunctionRefs);
-    if (lua_type(L, -1) == LUA_TSTRING) {  // the position of the call, as for a sync failure
+    if (p[0] == kStatusError && lua_type(L, -1) == LUA_TSTRING) {  // the position of the call, as for a sync failure
       lua_Debug ar;
       if (lua_getstack(co, 1, &ar) && lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
         lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);

@@ -192,6 +192,10 @@ static int host_function_entry(lua_State* L) {
       return push_answer_values(L, a.data, a.len);
     case kStatusError:
       raise_answer_error(L, a.data, a.len);
+    case kStatusRaise:
+      if (a.len == 0) luaL_error(L, "a host function failed");
+      push_passed_value(L, a.data, a.len, kFunctionRefs);
+      return lua_error(L);
     case kStatusPending: {
       if (a.len != 4) luaL_error(L, "malformed answer from the host (promise id)");
       uint32_t promise;

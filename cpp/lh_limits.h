@@ -49,7 +49,7 @@ constexpr uint32_t kStdinBytes = 4096;
 // Host functions that call back into Lua that calls host functions again...: at most this many
 // calls into the host at once. Lua's own C-call limit (200) bounds the native stack anyway; this
 // keeps the JavaScript stack (a few frames per level) far from its limit.
-constexpr uint32_t kMaxHostDepth = 100;
+constexpr uint32_t kMaxHostDepth = 64;  // below Lua's C-call limit (each level is a host call and a Lua call)
 
 // Results too large for the I/O buffer go to the host (with the channel) in pieces this large.
 constexpr uint32_t kResultPieceBytes = 32768;

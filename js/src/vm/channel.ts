@@ -20,6 +20,8 @@ export const STATUS_OK = 0;
 export const STATUS_ERROR = 1;
 export const STATUS_PENDING = 2;
 export const STATUS_ABSENT = 3;
+/** An error to raise as it is: a Lua error passing back out through a host function. */
+export const STATUS_RAISE = 4;
 
 /** Pieces of served sources stay under the module's first offer (no second request). */
 const SOURCE_PIECE = 16383;

@@ -3,7 +3,7 @@ import {
   BUFFER_SIZE, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
   RUN_LOAD_ONLY, RUN_NAMED, RUN_SERVED_CODE, SUSPENDED,
 } from '../abi/abi.js';
-import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_OK } from './channel.js';
+import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_OK, STATUS_RAISE } from './channel.js';
 import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
 import {
   decodeKey, decodeValue, decodeValues, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
@@ -204,8 +204,10 @@ function checkOptions(options: LuaOptions): void {
   want('autosave', typeof o.autosave === 'boolean', 'a boolean');
   want('state', o.state instanceof Uint8Array, 'a Uint8Array (from exportState())');
   want('image', o.image instanceof Uint8Array, 'a Uint8Array (from saveImage())');
-  want('functions', typeof o.functions === 'object' && o.functions !== null &&
-    Object.values(o.functions as object).every((f) => typeof f === 'function'), 'an object of functions');
+  const functions = (v: unknown, depth: number): boolean => typeof v === 'function' ||
+    (depth < 8 && typeof v === 'object' && v !== null && isPlainObject(v) && Object.values(v).every((f) => functions(f, depth + 1)));
+  want('functions', typeof o.functions === 'object' && o.functions !== null && functions(o.functions, 0),
+    'an object of functions (or of objects of functions, as api.add)');
   const sink = (v: unknown) => typeof v === 'function' || (typeof v === 'object' && v !== null && typeof (v as { write?: unknown }).write === 'function');
   want('stdout', sink(o.stdout), 'a function or a writable stream');
   want('stderr', sink(o.stderr), 'a function or a writable stream');
@@ -428,7 +430,7 @@ export class Lua {
       result = fn(...(values as never[]));
     } catch (e) {
       this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
-      return answer(STATUS_ERROR, encodeThrown(e, this.passOptions));
+      return thrownAnswer(e, this.passOptions);
     } finally {
       this.hostDepth--;
     }
@@ -780,7 +782,11 @@ export class Lua {
    * Promise as if the call were synchronous. Computes on one VM run one after another.
    */
   computeAsync(code: string | Uint8Array, ...args: unknown[]): Promise<ComputeResult> {
-    checkCode(code, 'lua.computeAsync');
+    try {
+      checkCode(code, 'lua.computeAsync');
+    } catch (e) {
+      return Promise.reject(e); // a Promise-returning method never throws
+    }
     return this.enqueue(() => this.start(code, args, undefined, RUN_ASYNC));
   }
 
@@ -878,7 +884,7 @@ export class Lua {
       reply = answer(STATUS_OK, encodeReturned(await promise, this.passOptions));
     } catch (e) {
       this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
-      reply = answer(STATUS_ERROR, encodeThrown(e, this.passOptions));
+      reply = thrownAnswer(e, this.passOptions);
     }
     if (this.closed) throw new LuaClosedError();
     if (reply.length > BUFFER_SIZE) {
@@ -1345,12 +1351,18 @@ function encodeReturned(v: unknown, options: PassOptions): Uint8Array {
 }
 
 // What a host function threw, as Lua's error object: a message (errors) or the value itself.
-function encodeThrown(e: unknown, options: PassOptions): Uint8Array {
-  if (e instanceof LuaError && e.value !== undefined && typeof e.value !== 'string') {
+// The answer for a host function that threw: a Lua error that passed out through it (a nested call)
+// is raised again as it was; anything else becomes an error with the caller's position.
+function thrownAnswer(e: unknown, options: PassOptions): Uint8Array {
+  if (e instanceof LuaError && e.value !== undefined) {
     try {
-      return encodeOne(e.value, options);
+      return answer(STATUS_RAISE, encodeOne(e.value, options));
     } catch { /* the message below */ }
   }
+  return answer(STATUS_ERROR, encodeThrown(e, options));
+}
+
+function encodeThrown(e: unknown, options: PassOptions): Uint8Array {
   if (e instanceof Error || typeof e !== 'object' || e === null) return encodeOne(e instanceof Error ? e.message : String(e), options);
   try {
     return encodeOne(e, options);
