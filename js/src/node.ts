@@ -2,3 +2,4 @@
 export * from './index.js';
 export { NodeFileStore, StateLockedError, StoreWriteError } from './stores/file.js';
 export type { FileStoreOptions } from './stores/file.js';
+export { FileVmStore } from './stores/file-vm.js';
