@@ -79,7 +79,11 @@ export class FileVmStore implements Store {
       renameSync(tmp, path);
       fsyncDir(this.dir);
     } catch (e) {
-      rmSync(tmp, { force: true });
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // not a file we can remove (a directory in the way): the next attempt fails the same way
+      }
       throw new StoreWriteError(`writing ${path}`, e);
     }
   }
