@@ -146,6 +146,7 @@ interface ComputeBody {
 }
 
 function checkBody(body: unknown): ComputeBody {
+  if (typeof body === 'string') throw new RequestError('the body must be JSON, sent with content-type: application/json (it came as text)');
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError('the body must be a JSON object: { "code": "...", "args": [...] }');
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) if (k !== 'code' && k !== 'args') throw new RequestError(`unknown field '${k}' in the body (the fields are "code" and "args")`);
@@ -170,7 +171,7 @@ export async function startServe(o: ServeOptions): Promise<Service> {
   const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   // PostgreSQL: the lease holder's name starts with where to forward requests for its VMs.
   const owner = () => `${o.advertise ?? url} ${me}`;
-  const app = fastify({ logger: false, bodyLimit: 1 << 20 });
+  const app = fastify({ logger: false, bodyLimit: 1 << 20, maxParamLength: 1024 }); // long ids reach checkId, which says what is wrong
   let url = ''; // known once listening (--port 0)
   if (isPostgres) {
     const { PostgresStore } = await import('../stores/postgres.js');

@@ -193,8 +193,10 @@ export class LuaPool {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.entries.values()].map((e) => e.tail));
-    const results = await Promise.allSettled([...this.entries.values()].map((e) => this.evictEntry(e)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+    const failed: unknown[] = [];
+    // One at a time: an image is 2 MiB of memory to copy and compress, and saving them all at
+    // once would hold them all at once.
+    for (const e of [...this.entries.values()]) await this.evictEntry(e).catch((err) => failed.push(err));
     if (failed.length) throw new AggregateError(failed, `LuaPool.close: ${failed.length} VM(s) could not be saved and stay live`);
   }
 
