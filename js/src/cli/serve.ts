@@ -87,7 +87,10 @@ interface HttpError {
   output?: string;
 }
 
-/** The status and body of a failure: 400 the request or the code, 422 the code failed, 409 the VM's lease, 503 timeout, 500 the host. */
+/**
+ * The status and body of a failure: 400 the request or the code, 422 the code failed, 409 the VM is
+ * another process's (its lease), 503 not now (a timeout, closing, the VM's process does not answer), 500 the host.
+ */
 export function httpError(e: unknown): HttpError {
   const message = e instanceof Error ? e.message : String(e);
   if (e instanceof RequestError || e instanceof JsonValueError) return { status: 400, kind: 'request', message };
@@ -97,6 +100,7 @@ export function httpError(e: unknown): HttpError {
   }
   const name = (e as Error)?.name;
   if (name === 'LeaseLostError' || name === 'LeaseHeldError') return { status: 409, kind: 'lease', message };
+  if (name === 'OwnerUnreachableError') return { status: 503, kind: 'lease', message };
   if (e instanceof PoolTimeoutError) return { status: 503, kind: 'timeout', message };
   if (e instanceof PoolClosedError) return { status: 503, kind: 'closing', message };
   if (e instanceof StateCorruptError) return { status: 500, kind: 'store', message };
@@ -202,11 +206,15 @@ export async function startServe(o: ServeOptions): Promise<Service> {
     return reply.code(status).send({ error: { kind, message, ...(output !== undefined ? { output } : {}) } });
   };
 
-  // A VM live in another serve process (PostgreSQL): the request goes to that process, once.
-  const forward = async (e: unknown, path: string, method: 'GET' | 'POST', body: unknown, forwarded: boolean, reply: FastifyReply) => {
-    if (forwarded || (e as Error)?.name !== 'LeaseHeldError') return undefined;
-    const target = /^(https?:\/\/\S+) /.exec((e as { owner: string }).owner)?.[1];
-    if (!target || target === (o.advertise ?? url)) return undefined;
+  // {====== VMs live in another serve process (PostgreSQL)
+
+  // Where a VM was live last, by id: its requests go there directly while that works, without
+  // asking the database first. A stale entry costs one refused hop, then the usual path.
+  const owners = new Map<string, string>();
+  const MAX_OWNERS = 100_000;
+
+  /** Sends a request on to the serve process `target` (never further). Undefined when it does not answer. */
+  const relay = async (target: string, path: string, method: 'GET' | 'POST', body: unknown) => {
     try {
       const r = await fetch(`${target}${path}`, {
         method,
@@ -214,14 +222,43 @@ export async function startServe(o: ServeOptions): Promise<Service> {
         body: method === 'POST' ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(o.timeoutMs),
       });
-      return reply.code(r.status).header('content-type', 'application/json; charset=utf-8').send(await r.text());
+      return { status: r.status, text: await r.text() };
     } catch (err) {
-      return reply.code(503).send({
-        error: { kind: 'lease', message: `${(e as Error).message}; that process does not answer at ${target} (${(err as Error).message}): ` +
-          'the VM is free again when its lease expires' },
-      });
+      return { status: 0, text: (err as Error).message };
     }
   };
+  const send = (reply: FastifyReply, r: { status: number; text: string }) =>
+    reply.code(r.status).header('content-type', 'application/json; charset=utf-8').send(r.text);
+
+  /**
+   * Runs a request on VM `id` here, or in the process where it is live: `run` loads it here
+   * unless another process holds its lease, and then the request is relayed to that process.
+   */
+  const onVm = async (id: string, path: string, method: 'GET' | 'POST', body: unknown, forwarded: boolean, reply: FastifyReply,
+    run: () => Promise<unknown>) => {
+    const known = forwarded ? undefined : owners.get(id);
+    if (known !== undefined) {
+      const r = await relay(known, path, method, body);
+      if (r.status !== 0 && r.status !== 409 && r.status !== 503) return send(reply, r);
+      owners.delete(id); // it moved, or its process is gone: ask the database
+    }
+    try {
+      return reply.send(await run());
+    } catch (e) {
+      const target = (e as Error)?.name === 'LeaseHeldError' ? /^(https?:\/\/\S+) /.exec((e as { owner: string }).owner)?.[1] : undefined;
+      if (forwarded || target === undefined || target === (o.advertise ?? url)) throw e;
+      const r = await relay(target, path, method, body);
+      if (r.status === 0) {
+        throw Object.assign(new Error(`${(e as Error).message}; that process does not answer at ${target} (${r.text}): ` +
+          'the VM is free again when its lease expires'), { name: 'OwnerUnreachableError' });
+      }
+      if (owners.size >= MAX_OWNERS) owners.clear();
+      owners.set(id, target);
+      return send(reply, r);
+    }
+  };
+
+  // }======
 
   app.setErrorHandler((e, _request, reply) => {
     const status = (e as { statusCode?: number }).statusCode;
@@ -240,15 +277,12 @@ export async function startServe(o: ServeOptions): Promise<Service> {
     try {
       const id = checkId((request.params as { id: string }).id);
       const body = checkBody(request.body);
-      try {
+      const forwarded = request.headers['x-lua-home-forwarded'] !== undefined;
+      return await onVm(id, `/vms/${id}/compute`, 'POST', request.body, forwarded, reply, async () => {
         const r = await pool.use(id, (lua) => (lua.compute as (c: string, ...a: unknown[]) => ComputeResult).call(lua, body.code, ...body.args),
           { deadline: Date.now() + o.timeoutMs });
-        return reply.send({ values: r.values.map(luaToJSON), output: r.output });
-      } catch (e) {
-        const sent = await forward(e, `/vms/${id}/compute`, 'POST', request.body, request.headers['x-lua-home-forwarded'] !== undefined, reply);
-        if (sent) return sent;
-        throw e;
-      }
+        return { values: r.values.map(luaToJSON), output: r.output };
+      });
     } catch (e) {
       outcome = httpError(e).kind;
       return fail(reply, e);
@@ -261,14 +295,9 @@ export async function startServe(o: ServeOptions): Promise<Service> {
   app.get('/vms/:id/home', async (request, reply) => {
     try {
       const id = checkId((request.params as { id: string }).id);
-      try {
-        const home = await pool.use(id, (lua) => luaToJSON(lua.home.toJS()), { deadline: Date.now() + o.timeoutMs });
-        return reply.send(home);
-      } catch (e) {
-        const sent = await forward(e, `/vms/${id}/home`, 'GET', undefined, request.headers['x-lua-home-forwarded'] !== undefined, reply);
-        if (sent) return sent;
-        throw e;
-      }
+      const forwarded = request.headers['x-lua-home-forwarded'] !== undefined;
+      return await onVm(id, `/vms/${id}/home`, 'GET', undefined, forwarded, reply,
+        () => pool.use(id, (lua) => luaToJSON(lua.home.toJS()), { deadline: Date.now() + o.timeoutMs }));
     } catch (e) {
       return fail(reply, e);
     }
