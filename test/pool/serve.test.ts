@@ -285,3 +285,40 @@ describe('lua-home serve on PostgreSQL', () => {
     await Promise.all(servers.map((s) => stop(s, 'SIGKILL'))); // what matters is in the database already
   }, 60_000);
 });
+
+describe('the README section "Running lua-home as a service"', () => {
+  const readme = require('node:fs').readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8') as string;
+  const section = readme.slice(readme.indexOf('\n## Running lua-home as a service\n'), readme.indexOf('\n## Persistence and its guarantees\n'));
+  const block = (lang: string) => new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section)![1];
+
+  it('runs the LuaPool example as shown', () => {
+    const dir = mkdtempSync(join(base, 'lua-home-readme-pool-'));
+    try {
+      require('node:fs').mkdirSync(join(dir, 'node_modules'));
+      require('node:fs').symlinkSync(join(__dirname, '..', '..'), join(dir, 'node_modules', 'lua-home'), 'dir');
+      require('node:fs').writeFileSync(join(dir, 'pool.mjs'), block('js'));
+      const run = () => spawnSync(process.execPath, ['pool.mjs'], { cwd: dir, encoding: 'utf8' });
+      const first = run();
+      expect(first.stderr).toBe('');
+      expect(first.stdout).toMatch(/^1 \{\s+live: 1,\s+maxLive: 64,\s+evicted: 0,/);
+      expect(run().stdout).toMatch(/^2 \{/); // _home and the image were saved by close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers the curl example as shown', async () => {
+    const dir = mkdtempSync(join(base, 'lua-home-readme-serve-'));
+    const s = await serve(['--store', dir]);
+    try {
+      const [command, ...expected] = block('sh').trim().split('\n').filter((l) => !l.startsWith('    -d'));
+      const body = /-d '(.*)'$/m.exec(block('sh'))![1];
+      expect(command).toContain('localhost:8080/vms/alice/compute');
+      const r = await fetch(`${s.url}/vms/alice/compute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(await r.text()).toBe(expected.join('\n'));
+    } finally {
+      await stop(s);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
