@@ -43,10 +43,12 @@ export class FileVmStore implements Store {
 
   /** The image of the last save, or undefined when it had none. Takes the lock (and verifies the tables) first. */
   async loadImage(): Promise<Uint8Array | undefined> {
-    this.preloaded = { state: await this.tables.load() };
+    const state = await this.tables.load();
     this.opened = true;
     const path = join(this.dir, IMAGE);
-    return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
+    if (existsSync(path)) return new Uint8Array(readFileSync(path)); // the image holds the tables: load() is not needed
+    this.preloaded = { state };
+    return undefined;
   }
 
   async save(batch: ChangeBatch, options: SaveOptions = {}): Promise<void> {
