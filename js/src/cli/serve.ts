@@ -1,6 +1,8 @@
 // `lua-home serve`: an HTTP service (fastify) over a LuaPool, with each VM's state in a
 // directory or in PostgreSQL, computes as JSON, and Prometheus metrics.
 import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fastify, FastifyInstance, FastifyReply } from 'fastify';
@@ -175,7 +177,7 @@ export async function startServe(o: ServeOptions): Promise<Service> {
   const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   // PostgreSQL: the lease holder's name starts with where to forward requests for its VMs.
   const owner = () => `${o.advertise ?? url} ${me}`;
-  const app = fastify({ logger: false, bodyLimit: 1 << 20, maxParamLength: 1024 }); // long ids reach checkId, which says what is wrong
+  const app = fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { maxParamLength: 1024 } }); // long ids reach checkId, which says what is wrong
   let url = ''; // known once listening (--port 0)
   if (isPostgres) {
     const { PostgresStore } = await import('../stores/postgres.js');
@@ -212,21 +214,35 @@ export async function startServe(o: ServeOptions): Promise<Service> {
   // asking the database first. A stale entry costs one refused hop, then the usual path.
   const owners = new Map<string, string>();
   const MAX_OWNERS = 100_000;
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
-  /** Sends a request on to the serve process `target` (never further). Undefined when it does not answer. */
-  const relay = async (target: string, path: string, method: 'GET' | 'POST', body: unknown) => {
-    try {
-      const r = await fetch(`${target}${path}`, {
+  /** Sends a request on to the serve process `target` (never further). Status 0 when it does not answer. */
+  const relay = (target: string, path: string, method: 'GET' | 'POST', body: unknown) =>
+    new Promise<{ status: number; text: string }>((done) => {
+      const payload = method === 'POST' ? JSON.stringify(body) : undefined;
+      let to: URL;
+      try {
+        to = new URL(path, target);
+      } catch (e) {
+        done({ status: 0, text: (e as Error).message });
+        return;
+      }
+      const req = (to.protocol === 'https:' ? httpsRequest : httpRequest)(to, {
         method,
-        headers: { 'content-type': 'application/json', 'x-lua-home-forwarded': '1' },
-        body: method === 'POST' ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(o.timeoutMs),
+        agent: to.protocol === 'https:' ? httpsAgent : httpAgent,
+        timeout: o.timeoutMs,
+        headers: { 'content-type': 'application/json', 'x-lua-home-forwarded': '1', ...(payload ? { 'content-length': Buffer.byteLength(payload) } : {}) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (e) => done({ status: 0, text: e.message }));
       });
-      return { status: r.status, text: await r.text() };
-    } catch (err) {
-      return { status: 0, text: (err as Error).message };
-    }
-  };
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${o.timeoutMs} ms`)));
+      req.on('error', (e) => done({ status: 0, text: e.message }));
+      req.end(payload);
+    });
   const send = (reply: FastifyReply, r: { status: number; text: string }) =>
     reply.code(r.status).header('content-type', 'application/json; charset=utf-8').send(r.text);
 
@@ -341,6 +357,8 @@ export async function startServe(o: ServeOptions): Promise<Service> {
     url,
     async close() {
       await app.close();
+      httpAgent.destroy();
+      httpsAgent.destroy();
       try {
         await pool.close();
       } finally {
