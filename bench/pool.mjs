@@ -165,19 +165,12 @@ export async function poolBench({ say = console.log, quick = false } = {}) {
     say(`eviction (save with image, free) ${fmt(r.evictMs)} ms; reload (image) and first compute ${fmt(r.reloadMs)} ms (medians)`);
     await live.close();
 
-    // Idle memory per live VM: what the process holds more with 128 VMs live than before.
-    globalThis.gc?.();
-    const before = process.memoryUsage();
-    const idle = LuaPool.create({ store: storeOf, maxLive: 128 });
-    for (let i = 0; i < 128; i++) await idle.compute(`idle${i}`, 'x = { 1, 2, 3 } _home.n = 1');
-    globalThis.gc?.();
-    const after = process.memoryUsage();
-    r.idleBytesPerVm = (after.rss - before.rss) / 128;
-    r.idleOutsideHeapPerVm = (after.external - before.external) / 128; // wasm memories and buffers
-    r.idleHeapPerVm = (after.heapUsed - before.heapUsed) / 128;
-    say(`idle memory per live VM: ${(r.idleBytesPerVm / 2 ** 20).toFixed(2)} MiB of RSS (over 128 VMs); ` +
-      `${(r.idleOutsideHeapPerVm / 2 ** 20).toFixed(2)} MiB outside the JS heap (the wasm memory is 2 MiB), ${(r.idleHeapPerVm / 1024).toFixed(0)} KiB of JS heap`);
-    await idle.close();
+    // Idle memory per live VM, in a fresh process (with gc exposed, so that RSS says what stays).
+    const mem = JSON.parse(execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--memory', join(dir, 'idle')], { encoding: 'utf8' }));
+    Object.assign(r, mem);
+    say(`idle memory per live VM (128 live, a fresh process): new VMs ${(mem.idleRssPerVm / 1024).toFixed(0)} KiB of RSS ` +
+      `(${(mem.idleExternalPerVm / 2 ** 20).toFixed(2)} MiB of wasm memory reserved, only the pages touched resident), ${(mem.idleHeapPerVm / 1024).toFixed(0)} KiB of JS heap; ` +
+      `VMs resumed from an image ${(mem.resumedRssPerVm / 2 ** 20).toFixed(2)} MiB of RSS (the image writes all their memory), ${(mem.resumedHeapPerVm / 1024).toFixed(0)} KiB of JS heap`);
 
     // serve: one process on a directory.
     const seconds = quick ? 1 : 4;
@@ -221,7 +214,35 @@ export async function poolBench({ say = console.log, quick = false } = {}) {
   return r;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/** Run as `node --expose-gc bench/pool.mjs --memory DIR`: what 128 live VMs of a pool hold, per VM, as JSON. */
+async function idleMemory(dir) {
+  const { LuaPool, FileVmStore } = await import(pathToFileURL(join(root, 'dist', 'esm', 'node.js')).href);
+  const pool = LuaPool.create({ store: (id) => new FileVmStore(join(dir, id)), maxLive: 128 });
+  await pool.compute('warm', 'return 1'); // the module compiled, the code loaded
+  await pool.evict('warm');
+  globalThis.gc();
+  const before = process.memoryUsage();
+  for (let i = 0; i < 128; i++) await pool.compute(`idle${i}`, 'x = { 1, 2, 3 } _home.n = 1');
+  globalThis.gc();
+  const after = process.memoryUsage();
+  const per = (k, a = after, b = before) => (a[k] - b[k]) / 128;
+  // The same VMs evicted, then resumed from their images (which write all 2 MiB of their memory).
+  for (let i = 0; i < 128; i++) await pool.evict(`idle${i}`);
+  globalThis.gc();
+  const evicted = process.memoryUsage();
+  for (let i = 0; i < 128; i++) await pool.compute(`idle${i}`, 'return x[3]');
+  globalThis.gc();
+  const resumed = process.memoryUsage();
+  process.stdout.write(JSON.stringify({
+    idleRssPerVm: per('rss'), idleExternalPerVm: per('external'), idleHeapPerVm: per('heapUsed'),
+    resumedRssPerVm: per('rss', resumed, evicted), resumedHeapPerVm: per('heapUsed', resumed, evicted),
+  }));
+  await pool.close();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--memory') {
+  await idleMemory(process.argv[3]);
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await poolBench({ quick: process.argv.includes('--quick') });
   agent.destroy();
 }
