@@ -187,6 +187,24 @@ describe('lua-home serve: a restart, eviction, the command line', () => {
     }
   });
 
+  it('--timeout-ms: a request still waiting behind others on its VM after it answers 503 and never runs', async () => {
+    const dir = mkdtempSync(join(base, 'lua-home-serve-'));
+    const s = await serve(['--store', dir, '--timeout-ms', '150', '--limit', '4000000000', '--max-live', '1']);
+    try {
+      await post(s.url, 't', { code: 'g = 1' });
+      await post(s.url, 'u', { code: 'g = 1' }); // t is evicted: its next request waits for its load, and the next behind it
+      // (A running compute holds the event loop: the wait that counts starts when the request is read.)
+      const slow = post(s.url, 't', { code: 'local x = 0 for i = 1, 3e7 do x = x + i end _home.slow = true return x' });
+      const late = await post(s.url, 't', { code: '_home.late = true' });
+      expect(late).toMatchObject({ status: 503, json: { error: { kind: 'timeout', message: expect.stringContaining('did not start before its deadline') } } });
+      expect((await slow).status).toBe(200);
+      expect((await get(s.url, '/vms/t/home')).json).toEqual({ slow: true });
+    } finally {
+      await stop(s);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses bad flags with status 2 and the usage', () => {
     for (const args of [['--limit', '0'], ['--frob']]) {
       const r = spawnSync(process.execPath, [cli, 'serve', ...args], { encoding: 'utf8' });
