@@ -1,7 +1,7 @@
 // `npm run bench`: lua-home beside wasmoon, fengari and native Lua 5.4, in one run.
 // Prints a report and writes bench/results/latest.json. Timings are medians; nothing here is
 // asserted (the checksums are: every engine must compute the same result for every workload).
-// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|pool.
+// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|pool.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,7 +19,7 @@ const only = [...args].find((a) => a.startsWith('--only='))?.slice(7);
 const runs = quick ? 2 : 7;
 const started = performance.now();
 
-const { Lua, NodeFileStore, MemoryStore } = await import(pathToFileURL(join(root, 'dist', 'esm', 'node.js')).href);
+const { Lua, LuaWorker, NodeFileStore, MemoryStore } = await import(pathToFileURL(join(root, 'dist', 'esm', 'node.js')).href);
 const { LuaFactory } = require('wasmoon');
 const fengari = require('fengari');
 
@@ -327,9 +327,87 @@ async function persistence() {
   say();
 }
 
+// ---------------------------------------------------------------- LuaWorker and timeouts
+async function perCallAsync(f, n) {
+  for (let i = 0; i < Math.min(n, 2000); i++) await f(); // warm-up
+  const ts = [];
+  for (let r = 0; r < (quick ? 2 : 5); r++) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) await f();
+    ts.push(((performance.now() - t) * 1000) / n);
+  }
+  return median(ts);
+}
+
+async function worker() {
+  say('LuaWorker and timeoutMs');
+  const w = {};
+  let t = performance.now();
+  const lw = await LuaWorker.create();
+  w.createMs = performance.now() - t;
+  const timed = await LuaWorker.create({ timeoutMs: 10_000 });
+  // Without and with a timeout, batch by batch in turn (the machine's load moves both alike).
+  const n = quick ? 2000 : 10_000;
+  const plainUs = [];
+  const timedUs = [];
+  for (let r = 0; r < (quick ? 2 : 7); r++) {
+    plainUs.push(await perCallAsync(() => lw.compute('return 1+1'), n / 5));
+    timedUs.push(await perCallAsync(() => timed.compute('return 1+1'), n / 5));
+  }
+  w.roundTripUs = median(plainUs);
+  w.roundTripTimedUs = median(timedUs);
+  w.luaComputeUs = perCall(() => luaHome.compute('return 1+1'), 100_000);
+  say(`LuaWorker compute("return 1+1") round trip: ${w.roundTripUs.toFixed(1)} µs; with timeoutMs: ${w.roundTripTimedUs.toFixed(1)} µs (Lua.compute in this thread: ${w.luaComputeUs.toFixed(2)} µs)`);
+
+  // A timeout: from the compute's start to its rejection, then the restart until the next result.
+  const restart = async (entries) => {
+    const store = new MemoryStore();
+    const v = await LuaWorker.create({ store, timeoutMs: 100 });
+    if (entries) await v.computeWith({ timeoutMs: 0 }, `for i = 1, ${entries} do _home[i] = "value number " .. i end`);
+    await v.save();
+    const t0 = performance.now();
+    await v.compute('while true do end').catch((e) => { if (e.kind !== 'timeout') throw e; });
+    const t1 = performance.now();
+    const n = (await v.compute('return #_home')).value;
+    const t2 = performance.now();
+    if (n !== entries) throw new Error(`restored ${n} entries of ${entries}`);
+    await v.close();
+    return { stopMs: t1 - t0, restartMs: t2 - t1 };
+  };
+  const small = await restart(0);
+  const large = await restart(100_000);
+  w.timeout = { small, large };
+  say(`timeoutMs 100 on while true do end: rejected after ${fmt(small.stopMs)} ms; restart to the next result ${fmt(small.restartMs)} ms (empty _home), ${fmt(large.restartMs)} ms (100,000 entries in a MemoryStore)`);
+
+  // The in-thread deadline: what checking it at external-table operations costs.
+  const N = 100_000;
+  const plain = await Lua.create();
+  const deadline = await Lua.create({ timeoutMs: 60_000 });
+  const writes = `for i = 1, ${N} do _home[i] = i end`;
+  const once = (lua) => {
+    const t0 = performance.now();
+    lua.compute(writes);
+    return performance.now() - t0;
+  };
+  const plainMs = [];
+  const timedMs = [];
+  for (let r = 0; r < (quick ? 3 : 11); r++) {
+    plainMs.push(once(plain));
+    timedMs.push(once(deadline));
+  }
+  w.writesPerSec = N / (median(plainMs) / 1000);
+  w.writesPerSecTimed = N / (median(timedMs) / 1000);
+  say(`in-thread timeoutMs: external-table writes ${fmt(w.writesPerSec / 1e6, 2)} M/s without, ${fmt(w.writesPerSecTimed / 1e6, 2)} M/s with (${((w.writesPerSec / w.writesPerSecTimed - 1) * 100).toFixed(1)}% more time); first LuaWorker ready in ${fmt(w.createMs)} ms`);
+  await lw.close();
+  await timed.close();
+  result.worker = w;
+  say();
+}
+
 if (!only || only === 'cpu') await cpu();
 if (!only || only === 'boundary') await boundary();
 if (!only || only === 'persistence') await persistence();
+if (!only || only === 'worker') await worker();
 if (!only || only === 'pool') result.pool = await (await import('./pool.mjs')).poolBench({ say, quick });
 
 // ---------------------------------------------------------------- targets

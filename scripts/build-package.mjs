@@ -25,6 +25,17 @@ function defaultWasmUrl() {
   return require("node:url").pathToFileURL(require("node:path").join(__dirname, "..", "..", "lua.wasm"));
 }
 `);
+// The LuaWorker's worker script, likewise, from __dirname (CommonJS runs on Node only).
+writeFileSync(join(dist, 'cjs', 'worker', 'worker-spawn.js'), `"use strict";
+// Starts the worker of a LuaWorker: a Node worker_threads Worker running worker-main.js beside this file.
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.spawnWorker = spawnWorker;
+const endpoint_js_1 = require("./endpoint.js");
+async function spawnWorker() {
+  const { Worker } = require("node:worker_threads");
+  return (0, endpoint_js_1.nodeEndpoint)(new Worker(require("node:path").join(__dirname, "worker-main.js")));
+}
+`);
 mkdirSync(dist, { recursive: true });
 copyFileSync(join(root, 'build', 'lua.wasm'), join(dist, 'lua.wasm'));
 for (const flavor of ['esm', 'cjs']) {

@@ -1,7 +1,7 @@
 // Named errors of lua-home.
 
-/** Why a compute failed. */
-export type LuaErrorKind = 'syntax' | 'runtime' | 'memory' | 'limit' | 'input' | 'host';
+/** Why a compute failed ('timeout': it ran past timeoutMs). */
+export type LuaErrorKind = 'syntax' | 'runtime' | 'memory' | 'limit' | 'input' | 'host' | 'timeout';
 
 /** A failed compute: Lua's own message, its kind, and what the chunk printed before failing. */
 export class LuaError extends Error {

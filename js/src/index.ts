@@ -5,6 +5,8 @@ export { LuaError, LuaDecodeError, LuaClosedError } from './errors.js';
 export type { LuaErrorKind } from './errors.js';
 export { LuaFloat, LuaFunction } from './codec/codec.js';
 export type { LuaValue } from './codec/codec.js';
+export { LuaWorker, WorkerTableView } from './worker/lua-worker.js';
+export type { LuaWorkerOptions, ComputeOptions } from './worker/lua-worker.js';
 export { loadModule } from './vm/loader.js';
 export type { WasmSource } from './vm/loader.js';
 export { TableHost, HostTable } from './host/tables.js';

@@ -5,6 +5,8 @@ describe('Lua.create options', () => {
   it.each([
     ['state', 'x'],
     ['state', [1, 2, 3]],
+    ['image', 'x'],
+    ['image', new ArrayBuffer(8)],
     ['memoryAlias', 'no'],
     ['clock', 'now'],
     ['randomSeed', '42'],

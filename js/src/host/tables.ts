@@ -223,6 +223,11 @@ export class TableHost {
     if (this.cursors.size !== 0) this.sweepCursors();
   }
 
+  /** Drops every traversal cursor (the instance that held them was replaced). */
+  forgetCursors(): void {
+    this.cursors.clear();
+  }
+
   /** How many traversal cursors are open. */
   get openCursors(): number {
     return this.cursors.size;

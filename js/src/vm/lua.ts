@@ -6,6 +6,7 @@ import {
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
+import { hostFor, TimedTableHost } from './timeout.js';
 import { HostTable, TableHost } from '../host/tables.js';
 import { keyOf, valueOf } from '../host/table.js';
 import { crc32, decodeState, encodeState, ImageBuildError, Reader, Writer } from '../stores/format.js';
@@ -41,6 +42,12 @@ export interface LuaOptions {
   state?: Uint8Array;
   /** A VM image from `saveImage()`: resumes the whole VM (globals, closures, coroutines). */
   image?: Uint8Array;
+  /**
+   * Milliseconds a compute may run (0 or absent: no limit). Best effort in this thread: checked
+   * when the compute reaches the host (external-table operations) and when it ends; a late
+   * compute fails with kind 'timeout' and is rolled back (vm/timeout.ts). LuaWorker always stops it.
+   */
+  timeoutMs?: number;
 }
 
 /** What a successful compute returns. */
@@ -165,14 +172,21 @@ function describeValue(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
 }
 
+// The compiled module of each VM's host, to replace a broken instance synchronously.
+const modules = new WeakMap<TableHost, WebAssembly.Module>();
+
 export class Lua {
   /** The raw exports, for who needs to drop down a layer. */
-  readonly exports: LuaWasmExports;
+  exports: LuaWasmExports;
   /** The external-table host (JavaScript Maps). */
   readonly host: TableHost;
 
   private closed = false;
   private computing = false;
+  // Set when a compute ran out of JavaScript stack: the instance is replaced before the next use.
+  private broken: unknown = undefined;
+  private instructionLimit = 0;
+  private readonly options: LuaOptions;
   private readonly clock: (() => number) | undefined;
   private readonly fixedClock: boolean;
   private readonly started = Date.now();
@@ -194,6 +208,7 @@ export class Lua {
 
   private constructor(exports: LuaWasmExports, host: TableHost, options: LuaOptions) {
     checkOptions(options);
+    this.options = options;
     this.exports = exports;
     this.host = host;
     this.buffer = exports.get_buffer_ptr();
@@ -206,7 +221,8 @@ export class Lua {
 
   private static async instantiate(options: LuaOptions): Promise<{ exports: LuaWasmExports; host: TableHost }> {
     const module = await loadModule(options.wasm);
-    const host = new TableHost();
+    const host = hostFor(options); // a TimedTableHost under timeoutMs
+    modules.set(host, module);
     const instance = await WebAssembly.instantiate(module, { env: host.imports() as unknown as WebAssembly.ModuleImports });
     const exports = luaWasmExports(instance);
     host.attach(exports.memory);
@@ -218,6 +234,7 @@ export class Lua {
    * `_home` from `image`, `state` or the store, in that order of preference.
    */
   static async create(options: LuaOptions = {}): Promise<Lua> {
+    checkOptions(options);
     if (options.image) return Lua.fromImage(options);
     const { exports, host } = await Lua.instantiate(options);
     exports.set_memory_alias_enabled(options.memoryAlias === false ? 0 : 1);
@@ -382,6 +399,34 @@ export class Lua {
 
   private check(): void {
     if (this.closed) throw new LuaClosedError();
+    if (this.broken !== undefined) this.restart();
+  }
+
+  /**
+   * Replaces an instance that a JavaScript stack overflow went through (its memory may be
+   * inconsistent) by a fresh one on the same host tables: `_home` and every external table are
+   * as before the failed compute; Lua globals outside `_home` start afresh (docs/ABI.md).
+   */
+  private restart(): void {
+    const old = this.exports;
+    const homeId = old.get_memory_table_id() >>> 0;
+    const nextId = old.get_external_table_counter() >>> 0;
+    const module = modules.get(this.host) as WebAssembly.Module;
+    const instance = new WebAssembly.Instance(module, { env: this.host.imports() as unknown as WebAssembly.ModuleImports });
+    const exports = luaWasmExports(instance);
+    exports.set_memory_alias_enabled(this.options.memoryAlias === false ? 0 : 1);
+    exports.set_hash_seed(hashSeed(this.options.randomSeed));
+    if (exports.init() !== 0) throw new LuaError('lua.wasm could not create its VM', 'memory');
+    exports.attach_memory_table(homeId);
+    exports.sync_external_table_counter(nextId);
+    exports.set_instruction_limit(this.instructionLimit);
+    this.host.attach(exports.memory);
+    this.host.forgetCursors();
+    this.exports = exports;
+    this.buffer = exports.get_buffer_ptr();
+    this.lastClock = -1;
+    this.broken = undefined;
+    this.seed(this.options.randomSeed);
   }
 
   /** @internal Throws LuaClosedError once the VM is closed (table views write through it). */
@@ -396,6 +441,7 @@ export class Lua {
       throw new RangeError(`instructionLimit must be an integer from 0 to 2^32-1, got ${limit}`);
     }
     this.exports.set_instruction_limit(limit);
+    this.instructionLimit = limit;
   }
 
   private seed(seed: number | bigint | undefined): void {
@@ -462,12 +508,21 @@ export class Lua {
       n = exports.compute(this.buffer, len);
     } catch (e) {
       host.rollback();
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        // Out of JavaScript stack inside the module: its memory may be mid-change, so the
+        // instance is replaced (now if the stack allows, else before the next use).
+        this.broken = e;
+        try { this.restart(); } catch { /* still too deep: at the next use */ }
+        throw new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
+          'external table are as before it, other globals start afresh', 'host', '', { cause: e });
+      }
       this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
       throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
     }
-    if (n < 0) {
+    const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
+    if (n < 0 || late) {
       host.rollback();
-      throw this.error(mem, n);
+      throw late ? host.timeoutError(n < 0 ? this.error(mem, n) : undefined) : this.error(mem, n);
     }
     host.commit();
     if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
