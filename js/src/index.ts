@@ -21,4 +21,6 @@ export type { IndexedDBStoreOptions, LockManagerLike } from './stores/indexeddb.
 export { MAX_TABLE_ENTRIES, MAX_TABLES, TableFullError } from './host/limits.js';
 export { MAX_FILE_BYTES, StateTooLargeError } from './stores/types.js';
 export { StateCorruptError, ImageBuildError, encodeState, decodeState } from './stores/format.js';
-export type { Store, TablesState, ChangeBatch, Change } from './stores/types.js';
+export type { Store, TablesState, ChangeBatch, Change, SaveOptions } from './stores/types.js';
+export { LuaPool, PoolTimeoutError, PoolClosedError } from './pool/pool.js';
+export type { LuaPoolOptions, LuaPoolStats, PoolTaskOptions, VmStore } from './pool/pool.js';

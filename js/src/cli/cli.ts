@@ -14,6 +14,7 @@ const VERSION = '0.1.0';
 const DEFAULT_STATE = '.lua-home-state';
 
 const USAGE = `usage: lua-home [options] [script [args...]]
+       lua-home serve [options]    (an HTTP service of many VMs: lua-home serve --help)
 Runs Lua 5.4 in lua-home's sandboxed VM; _home is kept in a state directory between runs.
 
   script             run this Lua file ("-" reads the script from standard input)
@@ -206,6 +207,7 @@ async function readStdin(): Promise<Uint8Array> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'serve') return (await import('./serve.js')).serveMain(argv.slice(1)); // loads fastify only here
   let opts: ReturnType<typeof parseArgs>;
   try {
     opts = parseArgs(argv);

@@ -180,7 +180,7 @@ export function encodeState(state: TablesState, generation = 0): Uint8Array {
 export function decodeState(bytes: Uint8Array, what = 'the state'): { state: TablesState; generation: number } {
   const r = new Reader(bytes, what);
   r.magic(STATE_MAGIC);
-  if (bytes.length < 8 + 24 + 4) r.fail('truncated');
+  if (bytes.length < 8 + 20 + 4) r.fail('truncated'); // magic, five u32, the CRC: an empty state is this long
   const stored = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bytes.length - 4, true);
   if (crc32(bytes, 0, bytes.length - 4) !== stored) r.fail('checksum mismatch');
   const version = r.u32();

@@ -52,8 +52,18 @@ export interface ChangeBatch {
 export interface Store {
   /** The saved state, or undefined when nothing was ever saved. */
   load(): Promise<TablesState | undefined>;
-  save(batch: ChangeBatch): Promise<void>;
+  /**
+   * `options.image`: a VM image of the same moment as the batch (`lua.saveWithImage()`); a store
+   * that keeps images (`loadImage()`) stores it in the same atomic step, others ignore it.
+   */
+  save(batch: ChangeBatch, options?: SaveOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What `save` may carry beside the batch. */
+export interface SaveOptions {
+  /** A VM image from `lua.saveImage()` taken at the same moment as the batch. */
+  image?: Uint8Array;
 }
 
 /** Applies a batch to tables (deleting emptied tables); a replacing batch starts from nothing. */

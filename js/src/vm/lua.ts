@@ -585,6 +585,32 @@ export class Lua {
     return this.saving;
   }
 
+  /**
+   * Saves like save(), and hands the store a VM image of this same moment with the batch
+   * (`store.save(batch, { image })`): a store that keeps images (PostgresStore, FileVmStore) keeps
+   * both in one step, so the image is never older than the tables. LuaPool evicts with it.
+   */
+  saveWithImage(): Promise<void> {
+    this.check();
+    const image = this.saveImage(); // its bytes are taken now, before any await
+    image.catch(() => undefined); // its failure is the save's, reported below
+    let changes = this.host.takeChanges();
+    const replace = this.replacing;
+    if (replace) changes = allChanges(this.currentState());
+    const batch: ChangeBatch = { homeId: this.exports.get_memory_table_id() >>> 0, nextId: this.exports.get_external_table_counter() >>> 0, changes, replace };
+    const run = async () => {
+      try {
+        await this.store.save(batch, { image: await image });
+        if (replace) this.replacing = false;
+      } catch (e) {
+        if (!replace) this.host.restoreChanges(changes);
+        throw e;
+      }
+    };
+    this.saving = this.saving.then(run, run);
+    return this.saving;
+  }
+
   /** Waits for saves under way (autosave); throws the error of a failed autosave. */
   async flush(): Promise<void> {
     await this.saving.catch(() => undefined);
