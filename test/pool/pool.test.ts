@@ -222,6 +222,25 @@ describe('errors', () => {
   });
 });
 
+describe('arguments and host functions', () => {
+  it('passes arguments to the chunk, and host functions (sync and async) work on every VM, after eviction too', async () => {
+    const calls: string[] = [];
+    const p = pool({
+      maxLive: 1,
+      functions: {
+        tag: (id: string) => { calls.push(id); return `<${id}>`; },
+        later: (v: number) => new Promise((r) => setTimeout(() => r(v * 2), 1)),
+      },
+    });
+    expect((await p.compute('a', 'local x, y = ... _home.x = x return tag(y), select("#", ...)', 5, 'a', undefined)).values).toEqual(['<a>', 3]);
+    await p.compute('a', 'keep = tag'); // a global holding a host function: in a's image
+    expect((await p.computeAsync('b', 'return later(...)', 21)).values).toEqual([42]); // a is evicted
+    expect((await p.compute('a', 'return keep("again"), _home.x')).values).toEqual(['<again>', 5]); // reloaded from its image
+    expect(calls).toEqual(['a', 'again']);
+    expect(p.stats().evicted).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('stats', () => {
   it('counts loads, saves and evictions, with total and mean times', async () => {
     const p = pool({ maxLive: 1 });

@@ -90,6 +90,9 @@ describe('lua-home serve on a directory', () => {
     expect((await post(s.url, 'alice', { code: 'return _home.n' })).json.values).toEqual([1]);
     expect((await post(s.url, 'bob', { code: 'return _home.n' })).json.values).toEqual([null]);
     expect((await post(s.url, 'alice', { code: '_home.n = _home.n + 1 return _home.n', args: [1, 'x', { a: [true, null] }] })).json.values).toEqual([2]);
+    // args reach the chunk as ..., by the JSON rule (tagged values included)
+    expect((await post(s.url, 'alice', { code: 'local a, b, c, d = ... return select("#", ...), a + 1, b, c.a[1], math.type(d)', args: [41, 'x', { a: [true] }, { $int: '7' }] })).json.values)
+      .toEqual([4, 42, 'x', true, 'integer']);
   });
 
   it('maps values to JSON by the documented rule', async () => {
@@ -119,7 +122,7 @@ describe('lua-home serve on a directory', () => {
     expect(await post(s.url, 'e', { code: 'x = = 1' })).toMatchObject({ status: 400, json: { error: { kind: 'syntax' } } });
     expect(await post(s.url, 'e', { code: 'while true do end' })).toMatchObject({ status: 422, json: { error: { kind: 'limit', message: expect.stringContaining('200000') } } });
     expect(await post(s.url, 'e', { code: 'x = ("x"):rep(1e8)' })).toMatchObject({ status: 422, json: { error: { kind: 'memory' } } });
-    expect(await post(s.url, 'e', { code: 'x'.repeat(70_000) })).toMatchObject({ status: 400, json: { error: { kind: 'input' } } });
+    expect(await post(s.url, 'e', { code: 'return "\uD800"' })).toMatchObject({ status: 400, json: { error: { kind: 'input' } } });
   });
 
   it('refuses bad ids and bodies with 400 and a message that says what is wrong', async () => {

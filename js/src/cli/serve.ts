@@ -295,7 +295,7 @@ export async function startServe(o: ServeOptions): Promise<Service> {
       const body = checkBody(request.body);
       const forwarded = request.headers['x-lua-home-forwarded'] !== undefined;
       return await onVm(id, `/vms/${id}/compute`, 'POST', request.body, forwarded, reply, async () => {
-        const r = await pool.use(id, (lua) => (lua.compute as (c: string, ...a: unknown[]) => ComputeResult).call(lua, body.code, ...body.args),
+        const r = await pool.use(id, (lua) => lua.compute(body.code, ...body.args),
           { deadline: Date.now() + o.timeoutMs });
         return { values: r.values.map(luaToJSON), output: r.output };
       });

@@ -112,9 +112,13 @@ export class LuaPool {
   }
 
   /** Runs `code` on VM `id` (loading it first when it is not live), after the work queued on that id before it. */
-  compute(id: string, code: string, ...args: unknown[]): Promise<ComputeResult> {
-    // Arguments reach Lua where Lua.compute takes them (code, ...args).
-    return this.use(id, (lua) => (lua.compute as (c: string, ...a: unknown[]) => ComputeResult).call(lua, code, ...args));
+  compute(id: string, code: string | Uint8Array, ...args: unknown[]): Promise<ComputeResult> {
+    return this.use(id, (lua) => lua.compute(code, ...args));
+  }
+
+  /** As compute, for code that awaits asynchronous host functions (the pool's `functions`): Lua.computeAsync. */
+  computeAsync(id: string, code: string | Uint8Array, ...args: unknown[]): Promise<ComputeResult> {
+    return this.use(id, (lua) => lua.computeAsync(code, ...args));
   }
 
   /**

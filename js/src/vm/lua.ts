@@ -326,7 +326,7 @@ export class Lua {
   private hostFunctionIds = new Map<(...args: never[]) => unknown, number>();
   private hostFunctionNames = new Map<number, string>();
   private nextHostFunction = 1;
-  private naming = false;
+  private naming: string | undefined; // global.set(name, ...) running: host functions are named after it
   // Handles: id → the JavaScript object (weakly; a collected one releases its handle).
   private handles = new Map<number, WeakRef<LuaFunctionHandle>>();
   private readonly handlesGone = new FinalizationRegistry<number>((id) => {
@@ -350,7 +350,8 @@ export class Lua {
         this.hostFunctionIds.set(fn, id);
         this.hostFunctions.set(id, fn);
       }
-      if (this.naming) this.hostFunctionNames.set(id, path);
+      // 'argument #2.twice' of SET_GLOBAL is global 'api.twice'
+      if (this.naming !== undefined && path.startsWith(SET_GLOBAL_VALUE)) this.hostFunctionNames.set(id, this.naming + path.slice(SET_GLOBAL_VALUE.length));
       return id;
     },
     handle: (v: object) => {
@@ -492,11 +493,11 @@ export class Lua {
     /** Sets global `name`: plain values copied, table views by reference, functions callable from Lua. */
     set: (name: string, value: unknown): void => {
       if (typeof name !== 'string') throw new TypeError(`lua.global.set: name must be a string, got ${describeValue(name)}`);
-      this.naming = true;
+      this.naming = name;
       try {
         this.compute(SET_GLOBAL, name, value);
       } finally {
-        this.naming = false;
+        this.naming = undefined;
       }
     },
   };
@@ -1346,6 +1347,7 @@ function hashSeed(seed: number | bigint | undefined): number {
 const NO_BYTES = new Uint8Array(0);
 
 const SET_GLOBAL = 'local k, v = ... _ENV[k] = v';
+const SET_GLOBAL_VALUE = 'argument #2';
 
 // Dotted names of nested functions ('api.add') as global.set records them.
 function flatFunctions(functions: Record<string, unknown>): Map<string, (...args: never[]) => unknown> {
