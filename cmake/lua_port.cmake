@@ -129,6 +129,112 @@ lh_port_edit(pattern-steps lstrlib.c
   [=[  if (l_unlikely(ms->matchdepth-- == 0))]=]
   [=[  if (l_unlikely(lh_pattern_step(ms->matchdepth-- == 0)))  /* lua-home: a step */]=])
 
+
+# Work-bounded steps (cpp/port/steps.h, docs/ABI.md "Steps"): library functions whose work grows
+# with their input charge steps in proportion to it, so an instruction limit bounds time.
+# string.rep: one step per copy, and the characters it writes (`#("", 1e9)` copies nothing a
+# billion times). Charged once the buffer exists, so a result too large is a memory error.
+lh_port_edit(work-steps-rep lstrlib.c
+  [=[    char *p = luaL_buffinitsize(L, &b, totallen);]=]
+  [=[    char *p = luaL_buffinitsize(L, &b, totallen);
+    lh_charge(L, n + (lua_Integer)(totallen / LH_CHARS_PER_STEP));  /* lua-home: its work */]=])
+# The pattern matcher: %b scans and greedy repetitions compare characters inside one step.
+lh_port_edit(work-steps-balance lstrlib.c
+  [=[    int cont = 1;
+    while (++s < ms->src_end) {
+      if (*s == e) {
+        if (--cont == 0) return s+1;
+      }
+      else if (*s == b) cont++;
+    }
+  }
+  return NULL;  /* string ends out of balance */]=]
+  [=[    int cont = 1;
+    const char *from = s;  /* lua-home: the scan is charged, one step per LH_CHARS_PER_STEP */
+    while (++s < ms->src_end) {
+      if (*s == e) {
+        if (--cont == 0) {
+          lh_charge(ms->L, (s - from) / LH_CHARS_PER_STEP);
+          return s+1;
+        }
+      }
+      else if (*s == b) cont++;
+    }
+    lh_charge(ms->L, (s - from) / LH_CHARS_PER_STEP);
+  }
+  return NULL;  /* string ends out of balance */]=])
+lh_port_edit(work-steps-expand lstrlib.c
+  [=[  while (singlematch(ms, s + i, p, ep))
+    i++;]=]
+  [=[  while (singlematch(ms, s + i, p, ep))
+    i++;
+  lh_charge(ms->L, i / LH_CHARS_PER_STEP);  /* lua-home: the characters compared */]=])
+# A plain find: the characters memchr passes and, per candidate, the needle memcmp may compare.
+lh_port_edit(work-steps-memfind lstrlib.c
+  [=[      init++;   /* 1st char is already checked */
+      if (memcmp(init, s2+1, l2) == 0)]=]
+  [=[      init++;   /* 1st char is already checked */
+      if (lh_charge_quiet(1 + (long long)((size_t)(init - s1) + l2) / LH_CHARS_PER_STEP))
+        return NULL;  /* lua-home: out of steps; the VM's next step raises the limit */
+      if (memcmp(init, s2+1, l2) == 0)]=])
+# table.insert and table.remove shift elements, table.move copies them, table.concat joins them,
+# table.sort compares them: a step per element (or comparison).
+lh_port_edit(work-steps-insert ltablib.c
+  [=[        lua_geti(L, 1, i - 1);
+        lua_seti(L, 1, i);  /* t[i] = t[i - 1] */]=]
+  [=[        lh_charge(L, 1);  /* lua-home: a step per element shifted */
+        lua_geti(L, 1, i - 1);
+        lua_seti(L, 1, i);  /* t[i] = t[i - 1] */]=])
+lh_port_edit(work-steps-remove ltablib.c
+  [=[    lua_geti(L, 1, pos + 1);
+    lua_seti(L, 1, pos);  /* t[pos] = t[pos + 1] */]=]
+  [=[    lh_charge(L, 1);  /* lua-home: a step per element shifted */
+    lua_geti(L, 1, pos + 1);
+    lua_seti(L, 1, pos);  /* t[pos] = t[pos + 1] */]=])
+lh_port_edit(work-steps-move ltablib.c
+  [=[      for (i = 0; i < n; i++) {
+        lua_geti(L, 1, f + i);]=]
+  [=[      for (i = 0; i < n; i++) {
+        lh_charge(L, 1);  /* lua-home: a step per element copied */
+        lua_geti(L, 1, f + i);]=])
+lh_port_edit(work-steps-move-back ltablib.c
+  [=[      for (i = n - 1; i >= 0; i--) {
+        lua_geti(L, 1, f + i);]=]
+  [=[      for (i = n - 1; i >= 0; i--) {
+        lh_charge(L, 1);  /* lua-home: a step per element copied */
+        lua_geti(L, 1, f + i);]=])
+lh_port_edit(work-steps-concat ltablib.c
+  [=[  for (; i < last; i++) {
+    addfield(L, &b, i);]=]
+  [=[  for (; i < last; i++) {
+    lh_charge(L, 1 + (long long)lsep / LH_CHARS_PER_STEP);  /* lua-home: a step per element */
+    addfield(L, &b, i);]=])
+# Functions that push or take one value per element: a step per element.
+lh_port_edit(work-steps-unpack ltablib.c
+  [=[  for (; i < e; i++) {  /* push arg[i..e - 1] (to avoid overflows) */]=]
+  [=[  lh_charge(L, (long long)n);  /* lua-home: a step per value pushed */
+  for (; i < e; i++) {  /* push arg[i..e - 1] (to avoid overflows) */]=])
+lh_port_edit(work-steps-byte lstrlib.c
+  [=[  luaL_checkstack(L, n, "string slice too long");]=]
+  [=[  luaL_checkstack(L, n, "string slice too long");
+  lh_charge(L, n);  /* lua-home: a step per value pushed */]=])
+lh_port_edit(work-steps-char lstrlib.c
+  [=[  char *p = luaL_buffinitsize(L, &b, n);]=]
+  [=[  char *p = luaL_buffinitsize(L, &b, n);
+  lh_charge(L, n);  /* lua-home: a step per argument */]=])
+lh_port_edit(work-steps-utf8-char lutf8lib.c
+  [=[  int n = lua_gettop(L);  /* number of arguments */
+  if (n == 1)  /* optimize common case of single char */]=]
+  [=[  int n = lua_gettop(L);  /* number of arguments */
+  lh_charge(L, n);  /* lua-home: a step per argument */
+  if (n == 1)  /* optimize common case of single char */]=])
+lh_port_edit(work-steps-sort ltablib.c
+  [=[static int sort_comp (lua_State *L, int a, int b) {
+  if (lua_isnil(L, 2))  /* no function? */]=]
+  [=[static int sort_comp (lua_State *L, int a, int b) {
+  lh_charge(L, 1);  /* lua-home: a step per comparison */
+  if (lua_isnil(L, 2))  /* no function? */]=])
+
 # }======
 
 # {====== upstream bugs fixed after the release lua/SOURCE names (in 5.4.8; lua.org/bugs.html), in our words

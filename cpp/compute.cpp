@@ -6,6 +6,7 @@
 
 #include "channel.h"
 #include "codec.h"
+#include "host_calls.h"
 #include "host_functions.h"
 #include "sources.h"
 #include "lh_limits.h"
@@ -221,9 +222,16 @@ int encode_error_value(lua_State* L) {
 int32_t lua_error_result(lua_State* L, int status, lua_State* where = nullptr) {
   Vm& g = g_vm;
   if (channel_on()) output_flush_quiet(L);  // what was written before the error is kept
+  bool quota = false;
+  if (status == LUA_ERRRUN && lua_checkstack(L, 2)) {  // the error a quota raised, uncaught
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
+    quota = !lua_isnil(L, -1) && lua_rawequal(L, -1, -2);
+    lua_pop(L, 1);
+  }
   ErrorKind kind = status == LUA_ERRSYNTAX ? kErrorSyntax
                    : status == LUA_ERRMEM  ? kErrorMemory
                    : g.limit_hit           ? kErrorLimit
+                   : quota                 ? kErrorQuota
                    : g.host_failed         ? kErrorHost
                                            : kErrorRuntime;
   const char* text;
@@ -350,6 +358,8 @@ void begin(lua_State* L, bool async) {
   g.async = async;
   g.host_failed = false;
   g.last_error = kErrorNone;
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
   output_begin();
   lua_gc(L, LUA_GCRESTART);  // a script may have stopped the collector in an earlier compute
   reset_limit();

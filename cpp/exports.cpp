@@ -80,6 +80,7 @@ LH_EXPORT(set_instruction_limit) void set_instruction_limit(uint32_t limit) {
 }
 
 LH_EXPORT(get_output_dropped) uint32_t get_output_dropped() { return g_vm.output_dropped; }
+LH_EXPORT(get_steps_used) double get_steps_used() { return double(g_vm.steps_used); }
 
 LH_EXPORT(get_error_kind) int32_t get_error_kind() { return g_vm.last_error; }
 

@@ -17,12 +17,38 @@ void host_failed(lua_State* L, const char* what, uint32_t id) {
   __builtin_trap();
 }
 
+const char kQuotaKey = 0;
+
+// A write the host refused for one of its quotas: a Lua error at the write, which pcall can
+// catch like a memory error; uncaught, the compute fails as kind 8 (quota) and is rolled back.
+[[noreturn]] static void host_refused(lua_State* L, int32_t code, uint32_t id) {
+  const char* why = code == kRefusedHostBytes ? "its external tables would hold more bytes than limits.hostBytes allows"
+                    : code == kRefusedTables  ? "it would hold more external tables than limits.tables allows"
+                                              : "this compute's changes would need more host memory than limits.computeBytes allows";
+  luaL_where(L, 1);
+  lua_pushfstring(L, "host quota exceeded: cannot store a value in external table %I: %s",
+                  (lua_Integer)id, why);
+  lua_concat(L, 2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
+  lua_error(L);
+  __builtin_trap();
+}
+
+static void check_set(lua_State* L, int32_t r, uint32_t id) {
+  if (r == 0) return;
+  if (r == kRefusedHostBytes || r == kRefusedTables || r == kRefusedComputeBytes) host_refused(L, r, id);
+  host_failed(L, "store a value in", id);
+}
+
 void host_set(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len,
               const uint8_t* value, uint32_t value_len) {
-  if (js_ext_table_set(id, key, key_len, value, value_len) != 0) host_failed(L, "store a value in", id);
+  lh_charge(L, LH_HOST_CALL_STEPS + (key_len + value_len) / LH_HOST_BYTES_PER_STEP);
+  check_set(L, js_ext_table_set(id, key, key_len, value, value_len), id);
 }
 
 void host_delete(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len) {
+  lh_charge(L, LH_HOST_CALL_STEPS + key_len / LH_HOST_BYTES_PER_STEP);
   if (js_ext_table_delete(id, key, key_len) != 0) host_failed(L, "delete a key of", id);
 }
 
@@ -50,6 +76,7 @@ void host_set_large_string(lua_State* L, uint32_t id, const Bytes& key, int idx)
   size_t n;
   char* s = const_cast<char*>(lua_tolstring(L, idx, &n));
   if (n > UINT32_MAX - kHeaderBytes) raise_memory_error(L);
+  lh_charge(L, LH_HOST_CALL_STEPS + (key.size() + n) / LH_HOST_BYTES_PER_STEP);
   int32_t r;
   {
     BorrowedHeader header(s);
@@ -58,7 +85,7 @@ void host_set_large_string(lua_State* L, uint32_t id, const Bytes& key, int idx)
     memcpy(header.at + 1, &len, 4);
     r = js_ext_table_set(id, key.data(), key.size(), header.at, uint32_t(n) + kHeaderBytes);
   }
-  if (r != 0) host_failed(L, "store a value in", id);
+  check_set(L, r, id);
 }
 
 // Reads a value of n bytes (n > the scratch buffer) into a new Lua string when it is a string,
@@ -94,7 +121,9 @@ static bool host_get_large(lua_State* L, uint32_t id, const uint8_t* key, uint32
 // A host whose answers keep changing size gets a bounded number of calls, then an error.
 void host_get(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len, ValueDecoder decode) {
   Vm& g = g_vm;
+  lh_charge(L, LH_HOST_CALL_STEPS + key_len / LH_HOST_BYTES_PER_STEP);
   int32_t n = js_ext_table_get(id, key, key_len, g.get_scratch, kGetScratchBytes);
+  if (n > 0) lh_charge(L, n / LH_HOST_BYTES_PER_STEP);  // the value's copy
   for (int attempt = 0; attempt < 8; ++attempt) {
     if (n == -1) {
       lua_pushnil(L);
@@ -117,6 +146,7 @@ void host_get(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len, V
 
 bool host_has(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len) {
   Vm& g = g_vm;
+  lh_charge(L, LH_HOST_CALL_STEPS + key_len / LH_HOST_BYTES_PER_STEP);
   int32_t n = js_ext_table_get(id, key, key_len, g.get_scratch, kGetScratchBytes);
   if (n < -1) host_failed(L, "read a value of", id);
   return n != -1;

@@ -14,6 +14,12 @@ using ValueDecoder = void (*)(lua_State* L, const uint8_t* p, uint32_t n);
 
 [[noreturn]] void host_failed(lua_State* L, const char* what, uint32_t id);
 
+// Registry key of the last quota error raised (its message): an uncaught error equal to it
+// ends the compute as kind 8, quota.
+extern const char kQuotaKey;
+// What js_ext_table_set answers when it refuses a write for a quota (docs/ABI.md, "Host imports").
+constexpr int32_t kRefusedHostBytes = -3, kRefusedTables = -4, kRefusedComputeBytes = -5;
+
 void host_set(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len,
               const uint8_t* value, uint32_t value_len);
 inline void host_set(lua_State* L, uint32_t id, const Bytes& key, const Bytes& value) {

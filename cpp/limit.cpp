@@ -29,15 +29,31 @@ void reset_limit() {
   Vm& g = g_vm;
   g.limit_hit = false;
   lh_steps_left = g.instruction_limit ? (long long)g.instruction_limit : INT64_MAX;
+  g.steps_start = lh_steps_left;
   apply_limit_hook(g.L);
 }
 
-void end_limit() { lh_steps_left = INT64_MAX; }
+void end_limit() {
+  Vm& g = g_vm;
+  long long left = lh_steps_left < 0 ? -1 : lh_steps_left;
+  g.steps_used = left > g.steps_start ? 0 : uint64_t(g.steps_start - left);
+  lh_steps_left = INT64_MAX;
+}
 
 }  // namespace lh
 
 extern "C" void lh_on_resume(void* L) {
   if (lh::g_vm.L) lh::apply_limit_hook(static_cast<lua_State*>(L));
+}
+
+extern "C" void lh_steps_exhausted(void* L) {
+  lh::Vm& g = lh::g_vm;
+  if (g.instruction_limit == 0) {  // no limit: charges only count (stats().steps)
+    return;
+  }
+  lh_steps_left = -1;
+  g.limit_hit = true;
+  lh::raise_limit_error(static_cast<lua_State*>(L));
 }
 
 extern "C" void lh_steps_ran_out(void) {

@@ -53,12 +53,20 @@ static inline double lh_scale10(double a, int k) { /* a * 10^k, |k| <= 44 */
   return k <= 22 ? a / lh_pow10[k] : a / lh_pow10[22] / lh_pow10[k - 22];
 }
 
+/* snprintf's "%.14g" takes hundreds of nanoseconds for large exponents: charged as steps
+** (cpp/port/steps.h; quietly, the VM's next step raises when they ran out). */
+extern long long lh_steps_left;
+static inline int lh_format_float_slow(char *s, size_t sz, double d) {
+  lh_steps_left -= 64;
+  return snprintf(s, sz, "%.14g", d);
+}
+
 static inline int lh_format_float(char *s, size_t sz, double d) {
   /* An integral value below 1e14 prints as its digits ("3", "-42"). */
   if (d > -1e14 && d < 1e14 && d == (double)(long long)d && !(d == 0 && __builtin_signbit(d)))
     return lh_format_integer(s, sz, (long long)d);
   double a = d < 0 ? -d : d;
-  if (!(a >= 1e-30 && a < 1e30) || sz < 32) return snprintf(s, sz, "%.14g", d);
+  if (!(a >= 1e-30 && a < 1e30) || sz < 32) return lh_format_float_slow(s, sz, d);
   int e2 = (int)((__builtin_bit_cast(unsigned long long, a) >> 52) & 0x7ff) - 1023;
   int e = (int)(e2 * 0.30102999566398120) - (e2 < 0); /* floor(log10(a)), or one less */
   double scaled = lh_scale10(a, 13 - e);
@@ -66,10 +74,10 @@ static inline int lh_format_float(char *s, size_t sz, double d) {
     e++;
     scaled = lh_scale10(a, 13 - e);
   }
-  if (!(scaled >= 1e13 && scaled < 1e14)) return snprintf(s, sz, "%.14g", d);
+  if (!(scaled >= 1e13 && scaled < 1e14)) return lh_format_float_slow(s, sz, d);
   double whole = __builtin_floor(scaled);
   double frac = scaled - whole;
-  if (frac > 0.4 && frac < 0.6) return snprintf(s, sz, "%.14g", d);
+  if (frac > 0.4 && frac < 0.6) return lh_format_float_slow(s, sz, d);
   unsigned long long digits = (unsigned long long)whole + (frac >= 0.6 ? 1 : 0);
   if (digits == 100000000000000ull) {
     digits = 10000000000000ull;

@@ -88,6 +88,7 @@ static Iter* fetch_page(lua_State* L, int idx) {
       ++count;
     }
     if (count == 0 && next != 0) malformed_page(L, it->id);  // no progress
+    lh_charge(L, LH_HOST_CALL_STEPS + uint32_t(n) / LH_HOST_BYTES_PER_STEP);  // the page's copy
     it->started = true;
     it->cursor = next;
     it->finished = next == 0;
@@ -209,6 +210,7 @@ int ext_next(lua_State* L, uint32_t id, int key) {
   int iter = lua_gettop(L);
   if (!lua_isnil(L, key)) {  // an arbitrary key: find it from the start (O(n), as documented)
     for (;;) {
+      lh_charge(L, 4);  // 4 steps per key passed: the search is charged (docs/ABI.md, "Steps")
       iter_step(L, iter, false);  // pushes the next key, or nil at the end
       if (lua_isnil(L, -1)) luaL_error(L, "invalid key to 'next'");
       bool found = last_key_is(L, static_cast<Iter*>(lua_touserdata(L, iter)), key);

@@ -110,7 +110,12 @@ __attribute__((export_name("lua_alloc"))) void* lua_alloc(void*, void* ptr, size
     g.alloc_failed_size = 0;
     if (retry) return nullptr;
   }
-  return realloc(ptr, nsize);
+  void* p = realloc(ptr, nsize);
+  // Work-bounded steps: bytes allocated are work (cpp/port/steps.h). Counted quietly: the
+  // allocator may not raise; the VM's next step stops a compute whose steps ran out.
+  size_t before = ptr ? osize : 0;
+  if (p && nsize > before) lh_steps_left -= (long long)((nsize - before) / LH_BYTES_PER_STEP);
+  return p;
 }
 
 // Lua's string-hash seed, taken once by lua_newstate (cpp/port/lua_port.h).

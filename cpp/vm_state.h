@@ -20,6 +20,7 @@ enum ErrorKind : int32_t {
   kErrorInput = 5,    // a bad call: before init, code too long, pointer outside memory
   kErrorHost = 6,     // a host import reported failure
   kErrorCancelled = 7,  // the host cancelled a suspended compute
+  kErrorQuota = 8,      // the host refused a write that would cross one of its quotas
 };
 
 struct Vm {
@@ -60,6 +61,8 @@ struct Vm {
   // The instruction limit, in steps (0 = none); the steps left are lh_steps_left (vm.cpp).
   uint32_t instruction_limit = 0;
   bool limit_hit = false;
+  long long steps_start = 0;  // lh_steps_left when the compute began
+  uint64_t steps_used = 0;    // steps the last compute (or run_gc) took, charges included
 
   // The string-hash seed Lua takes at init (set_hash_seed; fixed 0 until the host sets one).
   uint32_t hash_seed = 0;

@@ -1,7 +1,10 @@
 // Named errors of lua-home.
 
-/** Why a compute failed ('timeout': it ran past timeoutMs). */
-export type LuaErrorKind = 'syntax' | 'runtime' | 'memory' | 'limit' | 'input' | 'host' | 'timeout';
+/**
+ * Why a compute failed ('timeout': it ran past timeoutMs; 'quota': a write would have crossed
+ * one of the host's limits, HostLimits).
+ */
+export type LuaErrorKind = 'syntax' | 'runtime' | 'memory' | 'limit' | 'input' | 'host' | 'timeout' | 'quota';
 
 /** A failed compute: Lua's own message, its kind, and what the chunk printed before failing. */
 export class LuaError extends Error {

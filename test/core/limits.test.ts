@@ -39,8 +39,9 @@ describe('the instruction limit', () => {
     const [n] = h.run('return n');
     // A turn of `n = n + 1` (GETTABUP, ADDI, SETTABUP, FORLOOP) is one step: its loop iteration.
     // Steps are counted at jumps, loop iterations, calls and returns (docs/ABI.md), so a turn
-    // costs at least one step and the loop stops within its 10,000th turn.
-    expect(Number(n)).toBeGreaterThan(10000 - 10);
+    // costs at least one step and the loop stops within its 10,000th turn. Compiling the chunk
+    // allocates about a kilobyte, charged at one step per 64 bytes ("Steps").
+    expect(Number(n)).toBeGreaterThan(10000 - 40);
     expect(Number(n)).toBeLessThanOrEqual(10000);
   });
 

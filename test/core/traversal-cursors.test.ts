@@ -10,7 +10,8 @@ const gc = runInNewContext('gc') as () => void;
 
 describe('traversal cursors', () => {
   it('are bounded: thousands of abandoned traversals keep at most MAX_CURSORS open', async () => {
-    const lua = await Lua.create({ instructionLimit: 1_000_000 });
+    // Each abandoned traversal fetched a page of keys, which the steps charge (docs/ABI.md, "Steps").
+    const lua = await Lua.create({ instructionLimit: 100_000_000 });
     lua.compute('local t = ext.table() for i = 1, 5000 do t["k" .. i] = i end _home.t = t');
     lua.compute('local t = _home.t for i = 1, 3000 do for k in pairs(t) do break end t.x = i t.x = nil end');
     expect(MAX_CURSORS).toBeLessThanOrEqual(256);

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Lua, LuaError, MAX_FILE_BYTES, MAX_TABLE_ENTRIES, MAX_TABLES, NodeFileStore, StateTooLargeError, TableFullError,
+  DEFAULT_LIMITS, Lua, LuaError, MAX_FILE_BYTES, MAX_TABLE_ENTRIES, MAX_TABLES, NodeFileStore, StateTooLargeError, TableFullError,
 } from '../../js/src/node';
 import type { FileStoreInternals } from '../../js/src/stores/file';
 
@@ -22,7 +22,8 @@ it('the real limits are below what a JavaScript Map or Set holds (2^24)', async 
   expect(MAX_TABLES).toBeLessThan(2 ** 24);
   expect(MAX_FILE_BYTES).toBeLessThanOrEqual(2 ** 31 - 1); // what readFileSync reads back
   const lua = await Lua.create();
-  expect(lua.host.limits).toEqual({ entries: MAX_TABLE_ENTRIES, tables: MAX_TABLES });
+  expect(lua.host.limits).toEqual({ entries: MAX_TABLE_ENTRIES, ...DEFAULT_LIMITS });
+  expect(DEFAULT_LIMITS.tables).toBeLessThanOrEqual(MAX_TABLES);
 });
 
 it('a Lua write past the entry limit fails at the write with TableFullError; the table saves and loads', async () => {

@@ -17,6 +17,7 @@ export const ERROR_KIND_CODES = {
   5: 'input',
   6: 'host',
   7: 'cancelled',
+  8: 'quota',
 } as const;
 
 /** What `run`, `call` and `resume` return when the compute waits for a host Promise. */
@@ -48,6 +49,8 @@ export interface LuaWasmExports {
   set_instruction_limit(limit: number): void;
   get_error_kind(): number;
   get_output_dropped(): number;
+  /** The steps the last compute (or run_gc) took, charges for work included (docs/ABI.md, "Steps"). */
+  get_steps_used(): number;
   get_external_table_counter(): number;
   set_clock(unixSeconds: number, cpuSeconds: number): void;
   set_random_seed(a: bigint, b: bigint): void;
@@ -87,7 +90,7 @@ const FUNCTION_EXPORTS = [
   'init', 'compute', 'get_buffer_ptr', 'get_buffer_size', 'get_memory_stats', 'run_gc',
   'attach_memory_table', 'get_memory_table_id', 'sync_external_table_counter',
   'set_memory_alias_enabled', 'lua_alloc', 'set_instruction_limit', 'get_error_kind',
-  'get_output_dropped', 'get_external_table_counter', 'set_clock', 'set_random_seed',
+  'get_output_dropped', 'get_steps_used', 'get_external_table_counter', 'set_clock', 'set_random_seed',
   'set_alloc_fail_at', 'get_build_id', 'get_live_tables', 'set_hash_seed', 'get_lua_version',
   'set_host_channel', 'run', 'call', 'resume', 'cancel', 'release_handle', 'get_handle_count', 'dump_handle',
 ] as const;

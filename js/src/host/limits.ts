@@ -19,3 +19,46 @@ export class TableFullError extends RangeError {
     this.name = 'TableFullError';
   }
 }
+
+/**
+ * What the scripts of one VM may make the host hold (docs/ABI.md, "Limits"). Each has a safe
+ * default; `Lua.create({ limits })` raises or lowers them.
+ */
+export interface HostLimits {
+  /** Bytes of keys and values across the VM's external tables, with a per-entry and per-table overhead (default 64 MiB). */
+  hostBytes: number;
+  /** External tables the VM may have (default 65,536; at most MAX_TABLES). */
+  tables: number;
+  /** Host memory one compute may hold while it runs: the old values its undo log keeps (default 64 MiB). */
+  computeBytes: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<HostLimits> = Object.freeze({
+  hostBytes: 64 * 1024 * 1024,
+  tables: 65536,
+  computeBytes: 64 * 1024 * 1024,
+});
+
+/** Bytes counted for each entry of an external table beside its key and value (the Map's own cost). */
+export const ENTRY_OVERHEAD = 40;
+/** Bytes counted for each external table. */
+export const TABLE_OVERHEAD = 200;
+
+/** What the set import answers for a write refused by each quota (docs/ABI.md). */
+export const QUOTA_ANSWERS = { hostBytes: -3, tables: -4, computeBytes: -5 } as const;
+
+/**
+ * A write refused because it would cross one of the VM's quotas (HostLimits). In Lua it is an
+ * error at the write (pcall catches it); uncaught, the compute fails with a LuaError of kind
+ * 'quota' whose cause is this error, and is rolled back.
+ */
+export class QuotaError extends RangeError {
+  constructor(readonly limit: keyof HostLimits, readonly value: number, readonly wanted: number) {
+    super(limit === 'tables'
+      ? `host quota exceeded: the VM would have more than ${value.toLocaleString('en')} external tables (limits.tables)`
+      : limit === 'hostBytes'
+        ? `host quota exceeded: the VM's external tables would hold ${wanted.toLocaleString('en')} bytes, more than limits.hostBytes = ${value.toLocaleString('en')}`
+        : `host quota exceeded: this compute's changes would hold ${wanted.toLocaleString('en')} bytes of host memory, more than limits.computeBytes = ${value.toLocaleString('en')}`);
+    this.name = 'QuotaError';
+  }
+}

@@ -6,13 +6,28 @@ import {
   HostTable, KeyCursor, keyAt, keyOf, keyText, putValue, refOf, reorganizations, valueAt, valueBytes, valueLength,
 } from './table.js';
 import type { HostKey, HostValue } from './table.js';
-import { MAX_TABLE_ENTRIES, MAX_TABLES, TableFullError } from './limits.js';
+import {
+  DEFAULT_LIMITS, ENTRY_OVERHEAD, MAX_TABLE_ENTRIES, QUOTA_ANSWERS, QuotaError, TABLE_OVERHEAD, TableFullError,
+} from './limits.js';
 
 export { HostTable } from './table.js';
 export type { HostKey, HostValue } from './table.js';
 
 /** Undo log slots kept between computes (3 per write: about 4 MB at most). */
 const UNDO_KEEP = 1 << 19;
+/**
+ * Undo log slots after which a compute's log keeps only the first write of each key (the others
+ * are dropped, and later rewrites of a key are not logged): overwriting one key a million times
+ * does not grow host memory.
+ */
+const UNDO_COMPACT = 3 * (1 << 16);
+/** Bytes counted per undo log entry beside the old value it keeps. */
+const UNDO_ENTRY = 32;
+
+/** The bytes an entry counts against limits.hostBytes (its key, its value and ENTRY_OVERHEAD). */
+export function entryCost(key: HostKey, value: HostValue): number {
+  return (typeof key === 'number' ? 8 : key.length) + (typeof value === 'number' ? 8 : value.length) + ENTRY_OVERHEAD;
+}
 
 /**
  * Open traversal cursors kept at most (the least recently used is dropped: the module then gets
@@ -72,8 +87,22 @@ export class TableHost {
   readonly tables = new Map<number, HostTable>();
   /** The first exception an import met during the current compute (imports never throw). */
   error: unknown = undefined;
-  /** @internal Entries a table may hold, and tables the host may hold (lowered by tests only). */
-  limits = { entries: MAX_TABLE_ENTRIES, tables: MAX_TABLES };
+  /**
+   * Entries a table may hold (a hard limit, TableFullError; lowered by tests only), and the
+   * quotas of HostLimits (QuotaError).
+   */
+  limits = { entries: MAX_TABLE_ENTRIES, ...DEFAULT_LIMITS };
+  /** The last write refused for a quota: the cause of the compute's error. */
+  refusal: QuotaError | undefined = undefined;
+
+  // Bytes of every entry (entryCost) of every table: kept as writes happen, recounted on load.
+  private entryBytes = 0;
+  private entryBytesAtBegin = 0;
+  // Bytes the running compute's undo log holds (old values and entries), and the last compute's.
+  private undoBytes = 0;
+  private lastComputeBytes = 0;
+  // Once the log is compacted (UNDO_COMPACT): the keys it holds, per table.
+  private touched: Map<number, Set<HostKey>> | undefined = undefined;
 
   private memory: WebAssembly.Memory | undefined;
   private bytes = new Uint8Array(0);
@@ -121,6 +150,31 @@ export class TableHost {
   load(tables: Map<number, Map<string, Uint8Array> | HostTable>): void {
     this.tables.clear();
     for (const [id, t] of tables) this.tables.set(id, t instanceof HostTable ? t : HostTable.from(t));
+    this.recount();
+  }
+
+  /** Bytes the tables count against limits.hostBytes. */
+  get hostBytes(): number {
+    return this.entryBytes + this.tables.size * TABLE_OVERHEAD;
+  }
+
+  /** Host bytes the running compute holds (its undo log); between computes, the last compute's. */
+  get computeBytes(): number {
+    return this.undoing ? this.undoBytes : this.lastComputeBytes;
+  }
+
+  // Counts entryBytes again from the tables.
+  private recount(): void {
+    let n = 0;
+    for (const t of this.tables.values()) {
+      const arr = t.arr;
+      for (let i = 0; i < arr.length; i++) {
+        const v = arr[i];
+        if (v !== undefined) n += entryCost(i + 1, v);
+      }
+      for (const [k, v] of t.map) n += entryCost(k, v);
+    }
+    this.entryBytes = n;
   }
 
   /** Every table as a store keeps it: latin1 keys to value bytes. */
@@ -140,28 +194,104 @@ export class TableHost {
     this.writesSinceSweep++;
     let t = this.tables.get(id);
     let old: HostValue | undefined;
+    let created = false;
+    let delta: number;
     if (value === undefined) {
       if (t === undefined) return;
       old = t.removeKey(key);
       if (old === undefined) return; // deleting an absent key changes nothing
+      delta = -entryCost(key, old);
     } else {
       if (t === undefined) {
-        if (this.tables.size >= this.limits.tables) throw new TableFullError(id, this.limits.tables, true);
+        if (this.tables.size >= this.limits.tables) throw this.refuse(new QuotaError('tables', this.limits.tables, this.tables.size + 1));
         this.tables.set(id, (t = new HostTable()));
+        created = true;
       } else if (t.size >= this.limits.entries && t.getKey(key) === undefined) {
         throw new TableFullError(id, this.limits.entries); // a size check only: nothing changed
       }
       old = t.putKey(key, value);
+      delta = entryCost(key, value) - (old === undefined ? 0 : entryCost(key, old));
+      if (delta > 0 && this.entryBytes + delta + this.tables.size * TABLE_OVERHEAD > this.limits.hostBytes) {
+        this.unput(id, t, key, old, created);
+        throw this.refuse(new QuotaError('hostBytes', this.limits.hostBytes, this.hostBytes + delta));
+      }
     }
     if (this.undoing) {
-      const u = this.undoLog;
-      const n = this.undoLen;
-      u[n] = id;
-      u[n + 1] = key;
-      u[n + 2] = old;
-      this.undoLen = n + 3;
+      let log = true;
+      const touched = this.touched;
+      if (touched !== undefined) {
+        let keys = touched.get(id);
+        if (keys === undefined) touched.set(id, (keys = new Set()));
+        if (keys.has(key)) log = false; // the log already holds what this key was before the compute
+        else keys.add(key);
+      }
+      const bytes = UNDO_ENTRY + (old === undefined ? 0 : entryCost(key, old));
+      if (log && touched === undefined && this.undoBytes + bytes > this.limits.computeBytes && this.undoLen !== 0) {
+        // Before refusing, keep only the first write of each key: the rewrites may be what fills it.
+        this.compactUndo();
+        const keys = (this.touched as unknown as Map<number, Set<HostKey>>).get(id);
+        if (keys?.has(key)) log = false;
+        else if (keys) keys.add(key);
+        else (this.touched as unknown as Map<number, Set<HostKey>>).set(id, new Set([key]));
+      }
+      if (log) {
+        if (this.undoBytes + bytes > this.limits.computeBytes) {
+          this.touched?.get(id)?.delete(key);
+          if (value === undefined) t.putKey(key, old as HostValue);
+          else this.unput(id, t, key, old, created);
+          throw this.refuse(new QuotaError('computeBytes', this.limits.computeBytes, this.undoBytes + bytes));
+        }
+        this.undoBytes += bytes;
+        const u = this.undoLog;
+        const n = this.undoLen;
+        u[n] = id;
+        u[n + 1] = key;
+        u[n + 2] = old;
+        this.undoLen = n + 3;
+        if (this.touched === undefined && n + 3 >= UNDO_COMPACT) this.compactUndo();
+      }
     }
+    this.entryBytes += delta;
     if (this.dirty) this.markChanged(id, key, old, value);
+  }
+
+  // Takes back a write that a quota refused.
+  private unput(id: number, t: HostTable, key: HostKey, old: HostValue | undefined, created: boolean): void {
+    if (old === undefined) t.removeKey(key);
+    else t.putKey(key, old);
+    if (created) this.tables.delete(id);
+  }
+
+  private refuse(e: QuotaError): QuotaError {
+    this.refusal = e;
+    return e;
+  }
+
+  // Keeps only the first write of each key in the undo log (what the key held before the
+  // compute); from now on the compute logs each key once.
+  private compactUndo(): void {
+    const u = this.undoLog;
+    const touched = new Map<number, Set<HostKey>>();
+    let w = 0;
+    let bytes = 0;
+    for (let i = 0; i < this.undoLen; i += 3) {
+      const id = u[i] as number;
+      const key = u[i + 1] as HostKey;
+      let keys = touched.get(id);
+      if (keys === undefined) touched.set(id, (keys = new Set()));
+      if (keys.has(key)) continue;
+      keys.add(key);
+      const old = u[i + 2] as HostValue | undefined;
+      u[w] = id;
+      u[w + 1] = key;
+      u[w + 2] = old;
+      w += 3;
+      bytes += UNDO_ENTRY + (old === undefined ? 0 : entryCost(key, old));
+    }
+    u.fill(undefined, w, this.undoLen);
+    this.undoLen = w;
+    this.undoBytes = bytes;
+    this.touched = touched;
   }
 
   // Records that `key` changed from `old` to `value`: an entry while it differs from the saved value.
@@ -183,6 +313,10 @@ export class TableHost {
   begin(): void {
     this.undoing = true;
     this.undoLen = 0;
+    this.undoBytes = 0;
+    this.touched = undefined;
+    this.refusal = undefined;
+    this.entryBytesAtBegin = this.entryBytes;
     if (this.dirtyLog.length !== 0) this.dirtyLog.length = 0;
     this.error = undefined;
   }
@@ -190,6 +324,9 @@ export class TableHost {
   /** Keeps the compute's changes. */
   commit(): void {
     this.undoing = false;
+    this.lastComputeBytes = this.undoBytes;
+    this.undoBytes = 0;
+    this.touched = undefined;
     this.forgetUndo();
     if (this.dirtyLog.length !== 0) this.dirtyLog.length = 0;
     if (this.cursors.size !== 0 && (this.writesSinceSweep > SWEEP_WRITES || reorganizations() !== this.reorganizationsSeen)) {
@@ -220,6 +357,10 @@ export class TableHost {
       if (t.size === 0) this.tables.delete(id);
     }
     this.forgetUndo();
+    this.entryBytes = this.entryBytesAtBegin;
+    this.lastComputeBytes = this.undoBytes;
+    this.undoBytes = 0;
+    this.touched = undefined;
     if (this.cursors.size !== 0) this.sweepCursors();
   }
 
@@ -275,6 +416,7 @@ export class TableHost {
       }
     }
     this.sweepCursors();
+    if (dropped !== 0) this.recount();
     return dropped;
   }
 
@@ -336,6 +478,7 @@ export class TableHost {
           this.write(id >>> 0, keyAt(m, kp, kl), valueAt(m, vp, vl));
           return 0;
         } catch (e) {
+          if (e instanceof QuotaError) return QUOTA_ANSWERS[e.limit]; // a Lua error at the write, which pcall may catch
           return this.fail(e);
         }
       },

@@ -13,6 +13,7 @@ import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import { loadModule, WasmSource } from './loader.js';
 import { hostFor, TimedTableHost } from './timeout.js';
 import { HostTable, TableHost } from '../host/tables.js';
+import { DEFAULT_LIMITS, HostLimits, MAX_TABLES } from '../host/limits.js';
 import { keyOf, valueOf } from '../host/table.js';
 import { crc32, decodeState, encodeState, ImageBuildError, Reader, Writer } from '../stores/format.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -52,6 +53,12 @@ export interface LuaOptions {
    * 'api.add'). A VM resumed from an image gets its host functions back by these names.
    */
   functions?: Record<string, (...args: never[]) => unknown>;
+  /**
+   * Quotas on what this VM's scripts may make the host hold (HostLimits; each defaults to
+   * DEFAULT_LIMITS). A write that would cross one fails in Lua with an error pcall can catch;
+   * uncaught, the compute fails with a LuaError of kind 'quota' and is rolled back.
+   */
+  limits?: Partial<HostLimits>;
   /**
    * Where print, io.write and io.stdout go, as the compute runs: a function receiving bytes, or
    * a writable stream (Node's process.stdout). Default: collected into each result's `output`.
@@ -99,6 +106,16 @@ export interface LuaStats {
   heapUsed: number;
   /** Pages of linear memory (32). */
   pages: number;
+  /** Steps the last compute took, charges for work included (docs/ABI.md, "Steps"); against instructionLimit. */
+  steps: number;
+  /** Bytes the VM's external tables count against limits.hostBytes. */
+  hostBytes: number;
+  /** External tables the VM has, against limits.tables. */
+  tables: number;
+  /** Host bytes the last compute held for its rollback, against limits.computeBytes. */
+  computeBytes: number;
+  /** The limits in force. */
+  limits: HostLimits & { instructionLimit: number };
 }
 
 type JsKey = string | number | bigint | boolean | Uint8Array;
@@ -215,6 +232,16 @@ function checkOptions(options: LuaOptions): void {
   want('modules', typeof o.modules === 'function' || (typeof o.modules === 'object' && o.modules !== null), 'an object of sources or a loader function');
   want('outputLimit', typeof o.outputLimit === 'number' && Number.isInteger(o.outputLimit) && (o.outputLimit as number) >= 0, 'a non-negative integer');
   want('lineOutput', typeof o.lineOutput === 'boolean', 'a boolean');
+  want('limits', typeof o.limits === 'object' && o.limits !== null && isPlainObject(o.limits), 'an object of limits');
+  if (typeof o.limits === 'object' && o.limits !== null) {
+    for (const [name, value] of Object.entries(o.limits)) {
+      if (!(name in DEFAULT_LIMITS)) throw new TypeError(`Lua.create: unknown limit '${name}' (the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+      const max = name === 'tables' ? MAX_TABLES : Number.MAX_SAFE_INTEGER;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+        throw new TypeError(`Lua.create: limits.${name} must be an integer from 0 to ${max.toLocaleString('en')}, got ${describeValue(value)}`);
+      }
+    }
+  }
   for (const name of Object.keys(o)) {
     if (!KNOWN_OPTIONS.has(name)) {
       const near = [...KNOWN_OPTIONS].find((k) => k.toLowerCase() === name.toLowerCase());
@@ -225,7 +252,7 @@ function checkOptions(options: LuaOptions): void {
 
 const KNOWN_OPTIONS = new Set([
   'wasm', 'instructionLimit', 'memoryAlias', 'clock', 'randomSeed', 'store', 'autosave', 'state', 'image', 'timeoutMs',
-  'functions', 'stdout', 'stderr', 'stdin', 'modules', 'outputLimit', 'lineOutput',
+  'functions', 'stdout', 'stderr', 'stdin', 'modules', 'outputLimit', 'lineOutput', 'limits',
 ]);
 
 /** Checks compute's code argument: a TypeError naming it. */
@@ -1126,6 +1153,7 @@ export class Lua {
     let kind = (ERROR_KIND_CODES[code] ?? 'runtime') as LuaErrorKind | 'none';
     if (kind === 'none') kind = 'runtime';
     let cause = this.host.error;
+    if (cause === undefined && kind === 'quota') cause = this.host.refusal;
     const thrown = this.lastThrown;
     if (cause === undefined && thrown !== undefined && message.endsWith(thrown.text)) cause = thrown.error; // a JS exception, uncaught in Lua
     return new LuaError(message, kind, output, { cause, traceback, value });
@@ -1193,10 +1221,19 @@ export class Lua {
     const mem = new DataView(this.exports.memory.buffer);
     // The three u32 go into the I/O buffer, which is free between computes.
     this.exports.get_memory_stats(this.buffer);
+    const { host } = this;
     return {
       bufferSize: mem.getUint32(this.buffer, true),
       heapUsed: mem.getUint32(this.buffer + 4, true),
       pages: mem.getUint32(this.buffer + 8, true),
+      steps: this.exports.get_steps_used(),
+      hostBytes: host.hostBytes,
+      tables: host.tables.size,
+      computeBytes: host.computeBytes,
+      limits: {
+        hostBytes: host.limits.hostBytes, tables: host.limits.tables, computeBytes: host.limits.computeBytes,
+        instructionLimit: this.options.instructionLimit ?? 0,
+      },
     };
   }
 

@@ -5,6 +5,7 @@
 // compute then fails with kind 'timeout' and is rolled back (vm/lua.ts, run). Best effort: a
 // chunk that never touches an external table is only judged when it ends (or by its instruction
 // limit). A LuaWorker (worker/) is the form that can always be stopped.
+import type { HostLimits } from '../host/limits.js';
 import type { ExternalTableImports } from '../abi/abi.js';
 import { LuaError } from '../errors.js';
 import { TableHost } from '../host/tables.js';
@@ -88,7 +89,9 @@ export class TimedTableHost extends TableHost {
 }
 
 /** The host for a VM's options: a TimedTableHost when `timeoutMs` asks for one. */
-export function hostFor(options: { timeoutMs?: unknown }): TableHost {
+export function hostFor(options: { timeoutMs?: unknown; limits?: Partial<HostLimits> }): TableHost {
   const ms = checkTimeoutMs(options.timeoutMs, 'Lua.create');
-  return ms > 0 ? new TimedTableHost(ms) : new TableHost();
+  const host = ms > 0 ? new TimedTableHost(ms) : new TableHost();
+  if (options.limits) Object.assign(host.limits, options.limits);
+  return host;
 }
