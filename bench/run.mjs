@@ -1,7 +1,7 @@
 // `npm run bench`: lua-home beside wasmoon, fengari and native Lua 5.4, in one run.
 // Prints a report and writes bench/results/latest.json. Timings are medians; nothing here is
 // asserted (the checksums are: every engine must compute the same result for every workload).
-// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|pool.
+// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|interop|pool.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -408,6 +408,12 @@ if (!only || only === 'cpu') await cpu();
 if (!only || only === 'boundary') await boundary();
 if (!only || only === 'persistence') await persistence();
 if (!only || only === 'worker') await worker();
+if (!only || only === 'interop') {
+  const interop = await import('./interop.mjs');
+  result.interop = await interop.run({ quick });
+  say(interop.table(result.interop));
+  say();
+}
 if (!only || only === 'pool') result.pool = await (await import('./pool.mjs')).poolBench({ say, quick });
 
 // ---------------------------------------------------------------- targets
