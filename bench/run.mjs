@@ -1,7 +1,7 @@
 // `npm run bench`: lua-home beside wasmoon, fengari and native Lua 5.4, in one run.
 // Prints a report and writes bench/results/latest.json. Timings are medians; nothing here is
 // asserted (the checksums are: every engine must compute the same result for every workload).
-// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|interop|pool.
+// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|interop|steps|pool.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -412,6 +412,12 @@ if (!only || only === 'interop') {
   const interop = await import('./interop.mjs');
   result.interop = await interop.run({ quick });
   say(interop.table(result.interop));
+  say();
+}
+if (!only || only === 'steps') {
+  const steps = await import('./work-steps.mjs');
+  result.steps = await steps.run({ quick });
+  say(steps.table(result.steps));
   say();
 }
 if (!only || only === 'pool') result.pool = await (await import('./pool.mjs')).poolBench({ say, quick });
