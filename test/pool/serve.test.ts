@@ -197,7 +197,7 @@ describe('lua-home serve: a restart, eviction, the command line', () => {
       await post(s.url, 't', { code: 'g = 1' });
       await post(s.url, 'u', { code: 'g = 1' }); // t is evicted: its next request waits for its load, and the next behind it
       // (A running compute holds the event loop: the wait that counts starts when the request is read.)
-      const slow = post(s.url, 't', { code: 'local x = 0 for i = 1, 3e7 do x = x + i end _home.slow = true return x' });
+      const slow = post(s.url, 't', { code: 'local x = 0 for i = 1, 3e8 do x = x + i end _home.slow = true return x' });
       const late = await post(s.url, 't', { code: '_home.late = true' });
       expect(late).toMatchObject({ status: 503, json: { error: { kind: 'timeout', message: expect.stringContaining('did not start before its deadline') } } });
       expect((await slow).status).toBe(200);
@@ -208,8 +208,24 @@ describe('lua-home serve: a restart, eviction, the command line', () => {
     }
   });
 
+  it('--host-bytes: a VM that would hold more answers 422 quota, rolled back; pcall may catch it', async () => {
+    const dir = mkdtempSync(join(base, 'lua-home-serve-'));
+    const s = await serve(['--store', dir, '--host-bytes', '50000']);
+    try {
+      await post(s.url, 'q', { code: '_home.small = 1' });
+      const r = await post(s.url, 'q', { code: 'for i = 1, 100 do _home[i] = ("x"):rep(1000) end' });
+      expect(r).toMatchObject({ status: 422, json: { error: { kind: 'quota', message: expect.stringContaining('limits.hostBytes') } } });
+      expect((await get(s.url, '/vms/q/home')).json).toEqual({ small: 1 });
+      const caught = await post(s.url, 'q', { code: 'return (pcall(function() _home.big = ("y"):rep(60000) end))' });
+      expect(caught).toMatchObject({ status: 200, json: { values: [false] } });
+    } finally {
+      await stop(s);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses bad flags with status 2 and the usage', () => {
-    for (const args of [['--limit', '0'], ['--frob']]) {
+    for (const args of [['--limit', '0'], ['--frob'], ['--host-bytes', 'x']]) {
       const r = spawnSync(process.execPath, [cli, 'serve', ...args], { encoding: 'utf8' });
       expect([args, r.status]).toEqual([args, 2]);
       expect(r.stderr).toContain('usage: lua-home serve');

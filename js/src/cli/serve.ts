@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { fastify, FastifyInstance, FastifyReply } from 'fastify';
 import { Json, JsonValueError, jsonToLua, luaToJSON } from '../codec/json.js';
 import { LuaError } from '../errors.js';
+import { HostLimits, MAX_TABLES } from '../host/limits.js';
 import { LuaPool, PoolClosedError, PoolTimeoutError, VmStore } from '../pool/pool.js';
 import { StateCorruptError } from '../stores/format.js';
 import { FileVmStore } from '../stores/file-vm.js';
@@ -22,6 +23,9 @@ Serves Lua VMs by id over HTTP: POST /vms/ID/compute, GET /vms/ID/home, GET /hea
   --store postgres://...   in a PostgreSQL database (several serve processes may share it)
   --max-live N       VMs live at once; the least recently used are saved and freed (default 100)
   --limit STEPS      the instruction limit of one compute (default 10000000; at most 4294967295)
+  --host-bytes N     what one VM's _home may hold, in bytes (default 16777216; limits.hostBytes)
+  --compute-bytes N  host memory one compute's changes may hold (default 16777216; limits.computeBytes)
+  --tables N         external tables one VM may have (default 65536; limits.tables)
   --timeout-ms N     a request that has not started after N ms fails with 503 and never runs (default 10000)
   --lease-ms N       PostgreSQL: how long a dead process keeps its VMs (default 30000)
   --advertise URL    PostgreSQL: the URL other serve processes forward requests for this one's VMs to
@@ -34,6 +38,8 @@ export interface ServeOptions {
   store: string;
   maxLive: number;
   limit: number;
+  /** Quotas of every VM (HostLimits). */
+  limits: HostLimits;
   timeoutMs: number;
   leaseMs: number;
   advertise?: string;
@@ -42,9 +48,11 @@ export interface ServeOptions {
 export class ServeUsageError extends Error {}
 
 const DEFAULT_LIMIT = 10_000_000;
+/** serve's quotas: a quarter of a lone VM's, as a process serves many. */
+const DEFAULT_SERVE_LIMITS: HostLimits = { hostBytes: 16 * 1024 * 1024, computeBytes: 16 * 1024 * 1024, tables: 65536 };
 
 export function parseServeArgs(argv: string[]): ServeOptions | 'help' {
-  const o: ServeOptions = { port: 8080, host: '127.0.0.1', store: 'lua-home-vms', maxLive: 100, limit: DEFAULT_LIMIT, timeoutMs: 10_000, leaseMs: 30_000 };
+  const o: ServeOptions = { port: 8080, host: '127.0.0.1', store: 'lua-home-vms', maxLive: 100, limit: DEFAULT_LIMIT, limits: { ...DEFAULT_SERVE_LIMITS }, timeoutMs: 10_000, leaseMs: 30_000 };
   const whole = (flag: string, text: string, min: number, max: number): number => {
     const n = Number(text);
     if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new ServeUsageError(`${flag} wants a whole number from ${min} to ${max}, not '${text}'`);
@@ -66,6 +74,9 @@ export function parseServeArgs(argv: string[]): ServeOptions | 'help' {
     else if (a === '--store') o.store = value();
     else if (a === '--max-live') o.maxLive = whole(a, value(), 1, 1_000_000);
     else if (a === '--limit') o.limit = whole(a, value(), 1, 0xffffffff);
+    else if (a === '--host-bytes') o.limits.hostBytes = whole(a, value(), 1, Number.MAX_SAFE_INTEGER);
+    else if (a === '--compute-bytes') o.limits.computeBytes = whole(a, value(), 1, Number.MAX_SAFE_INTEGER);
+    else if (a === '--tables') o.limits.tables = whole(a, value(), 1, MAX_TABLES);
     else if (a === '--timeout-ms') o.timeoutMs = whole(a, value(), 1, 86_400_000);
     else if (a === '--lease-ms') o.leaseMs = whole(a, value(), 100, 86_400_000);
     else if (a === '--advertise') o.advertise = value();
@@ -196,6 +207,7 @@ export async function startServe(o: ServeOptions): Promise<Service> {
     store: storeOf,
     maxLive: o.maxLive,
     instructionLimit: o.limit,
+    limits: o.limits,
     onEvictError: (id, e) => evictErrors.push(`${id}: ${(e as Error).message}`),
   });
 
