@@ -56,4 +56,7 @@ for i = 1, t.n do arg[first + i - 1] = t[i] end`;
 export const PATH_CHUNK = 'package.path = ...';
 
 /** -l: global `g` = require(mod), as lua's -l g=mod. */
-export const REQUIRE_CHUNK = 'local g, mod = ...\n_ENV[g] = require(mod)';
+export const REQUIRE_CHUNK = `local g, mod = ...
+local ok, value = pcall(require, mod) -- called from C, as lua's -l: the message has no position
+if not ok then error(value, 0) end
+_ENV[g] = value`;
