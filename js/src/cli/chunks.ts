@@ -60,3 +60,37 @@ export const REQUIRE_CHUNK = `local g, mod = ...
 local ok, value = pcall(require, mod) -- called from C, as lua's -l: the message has no position
 if not ok then error(value, 0) end
 _ENV[g] = value`;
+
+/**
+ * Installs os.exit (through host function `exit`, given as the chunk's argument) and returns the
+ * function that runs a script chunk as lua.c's docall does: the error message as its msghandler
+ * makes it (a traceback after a string, an object's __tostring alone), raised again so that the
+ * chunk fails (and _home rolls back). os.exit ends the chunk as a success (its changes are kept).
+ */
+export const RUNNER_CHUNK = `local exit = ...
+local xpcall, error, type, tostring, getmetatable = xpcall, error, type, tostring, getmetatable
+local traceback, find, sub, stdout = debug.traceback, string.find, string.sub, io.stdout
+local mark = setmetatable({}, { __tostring = function() return "os.exit" end })
+os.exit = function(code)
+  stdout:flush()
+  exit(code)
+  error(mark, 0)
+end
+local function handler(m)
+  if m == mark then return m end
+  if type(m) ~= "string" then
+    local mt = getmetatable(m)
+    if type(mt) == "table" and mt.__tostring then
+      local s = tostring(m)
+      if type(s) == "string" then return s end
+    end
+    m = "(error object is a " .. type(m) .. " value)"
+  end
+  local tb = traceback(m, 2)
+  local cut = find(tb, "\\n\\t%[C%]: in function 'xpcall'")
+  return cut and sub(tb, 1, cut - 1) .. "\\n\\t[C]: in ?" or tb
+end
+return function(f, ...)
+  local ok, m = xpcall(f, handler, ...)
+  if not ok and m ~= mark then error(m, 0) end
+end`;

@@ -5,9 +5,10 @@ import { parentPort } from 'node:worker_threads';
 import { luaRelease } from '../abi/abi.js';
 import { LuaError } from '../errors.js';
 import { Lua } from '../vm/lua.js';
+import type { LuaFunctionHandle } from '../vm/interop.js';
 import type { ChangeBatch, Store, TablesState } from '../stores/types.js';
 import { errorFromWire, errorToWire, packBatch, transferOf, unpackState } from '../worker/protocol.js';
-import { replChunk } from './chunks.js';
+import { replChunk, RUNNER_CHUNK } from './chunks.js';
 import { BrokenPipeError, readSome, writeAll } from './fdio.js';
 import { ModuleFinder } from './modules.js';
 import type { FromCliWorker, Job, JobError, JobResult, ToCliWorker } from './protocol.js';
@@ -15,6 +16,7 @@ import type { FromCliWorker, Job, JobError, JobResult, ToCliWorker } from './pro
 if (!parentPort) throw new Error('lua-home: cli-worker.js runs only as the CLI\'s worker thread');
 const port = parentPort;
 const post = (m: FromCliWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+let exitCode: number | undefined; // set by os.exit
 
 /** The main thread's store, seen from here: each load and save is a message. */
 class ParentStore implements Store {
@@ -48,8 +50,11 @@ class ParentStore implements Store {
 }
 
 // Output that cannot be written (the reader went away) stops the program, as SIGPIPE stops lua.
+// After os.exit nothing more is written: the chunk only unwinds (a pcall around os.exit lets it
+// go on, unseen, to its end; the program then exits).
 function sink(fd: number): (bytes: Uint8Array) => void {
   return (bytes) => {
+    if (exitCode !== undefined) return;
     try {
       writeAll(fd, bytes);
     } catch (e) {
@@ -59,23 +64,32 @@ function sink(fd: number): (bytes: Uint8Array) => void {
   };
 }
 
-// How lua.c reports an error: a string (or an object without __tostring) with a traceback; an
-// object's __tostring alone.
+// An error as the CLI prints it: the message, and a traceback but after a syntax error.
 function jobError(e: unknown): JobError {
   if (!(e instanceof LuaError)) return { message: e instanceof Error ? e.message : String(e), traceback: '', kind: 'host' };
-  const plain = typeof e.value === 'string' || e.message.startsWith('(error object is a ');
-  return { message: e.message, traceback: plain && e.kind !== 'syntax' ? e.traceback : '', kind: e.kind };
+  return { message: e.message, traceback: e.kind === 'syntax' ? '' : e.traceback, kind: e.kind };
 }
 
 const store = new ParentStore();
 let lua: Lua | undefined;
 
+let runner: LuaFunctionHandle | undefined; // RUNNER_CHUNK's function
+
+// os.exit(code): true or absent is 0, false is 1, a number is itself.
+function exit(code: unknown): void {
+  exitCode = code === undefined || code === null || code === true ? 0 : code === false ? 1 : Number(code) & 0xff;
+}
+
 function run(vm: Lua, job: Job): JobResult {
   switch (job.op) {
     case 'chunk': {
-      const f = vm.load(job.code, job.name);
+      const f = vm.load(job.code, job.name); // a syntax error: the message alone, as lua prints it
       try {
-        f.call(...job.args);
+        (runner as LuaFunctionHandle).call(f, ...job.args);
+      } catch (e) {
+        // The runner formatted a runtime error as lua.c does; the limit and memory errors are their message alone.
+        if (e instanceof LuaError) return { ok: false, error: { message: e.message, traceback: '', kind: e.kind } };
+        throw e;
       } finally {
         f.release();
       }
@@ -104,6 +118,7 @@ port.on('message', (message: ToCliWorker) => {
     }).then(
       (vm) => {
         lua = vm;
+        runner = vm.compute(RUNNER_CHUNK, exit).value as LuaFunctionHandle;
         post({ kind: 'created', release: luaRelease(vm.exports) });
       },
       (e) => post({ kind: 'failed', error: errorToWire(e) }),
@@ -116,6 +131,7 @@ port.on('message', (message: ToCliWorker) => {
     } catch (e) {
       result = { ok: false, error: jobError(e) };
     }
+    if (exitCode !== undefined) result = { ...result, exit: exitCode };
     // The reply waits for the save of what the chunk changed: a chunk reported done is kept.
     (lua as Lua).flush().then(
       () => post({ kind: 'done', id, result }),

@@ -14,7 +14,7 @@ import { readAll, writeAll } from './fdio.js';
 import { moduleBase, pathFromEnv } from './modules.js';
 import type { Job } from './protocol.js';
 import { historyFile, repl } from './repl.js';
-import { InterruptedError, Session } from './session.js';
+import { ExitRequest, InterruptedError, Session } from './session.js';
 
 export { luaLiteral } from './chunks.js';
 
@@ -233,6 +233,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return session.brokenPipe ? 1 : 0;
     } catch (e) {
+      if (e instanceof ExitRequest) return e.code;
       if (!(e instanceof InterruptedError)) throw e;
       report('interrupted!');
       return EXIT_INTERRUPTED;
@@ -260,8 +261,12 @@ async function runFile(file: string, chunk: (code: Uint8Array, name: string, arg
 // Run when executed as a program (not when imported by tests).
 const isMain = typeof require !== 'undefined' ? require.main === module : false;
 if (isMain) {
-  main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+  const argv = process.argv.slice(2);
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+      if (argv[0] !== 'serve') process.exit(code); // stdin may still be open (a REPL left by os.exit)
+    },
     (e) => {
       process.stderr.write(`lua-home: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
       process.exitCode = 1;

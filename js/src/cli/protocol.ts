@@ -32,8 +32,8 @@ export interface JobError {
 }
 
 export type JobResult =
-  | { ok: true; status?: string; message?: string }
-  | { ok: false; error: JobError };
+  | { ok: true; status?: string; message?: string; exit?: number }
+  | { ok: false; error: JobError; exit?: number };
 
 export type ToCliWorker =
   | { kind: 'create'; init: CliWorkerInit }

@@ -84,7 +84,10 @@ export async function repl(session: Session, options: ReplOptions): Promise<void
       else if (r.status === 'more') pending = input;
       else if (r.status === 'error') writeAll(2, `${r.message ?? ''}\n`);
     } catch (e) {
-      if (!(e instanceof InterruptedError)) throw e;
+      if (!(e instanceof InterruptedError)) {
+        rl.close(); // os.exit (ExitRequest), or a failure: the REPL ends
+        throw e;
+      }
       writeAll(2, 'lua-home: interrupted!\n');
     } finally {
       if (terminal) process.stdin.setRawMode?.(true);

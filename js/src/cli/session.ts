@@ -15,6 +15,14 @@ export class InterruptedError extends Error {
   }
 }
 
+/** os.exit(code) ran: the program ends with `code`. */
+export class ExitRequest extends Error {
+  constructor(readonly code: number) {
+    super(`os.exit(${code})`);
+    this.name = 'ExitRequest';
+  }
+}
+
 const TERMINATE_WAIT_MS = 500; // a worker blocked in a read is let go after this long
 
 // cli-worker.js sits beside this file in the CommonJS build, which is the one `lua-home` runs.
@@ -70,7 +78,7 @@ export class Session {
     });
   }
 
-  /** Runs a job; rejects with InterruptedError when interrupt() stopped it. */
+  /** Runs a job; rejects with InterruptedError when interrupt() stopped it, ExitRequest after os.exit. */
   run(job: Job): Promise<JobResult> {
     const worker = this.worker;
     if (!worker) return Promise.reject(new Error('the VM is not running'));
@@ -122,7 +130,8 @@ export class Session {
       const running = this.running;
       if (!running || running.id !== m.id) return;
       this.running = undefined;
-      running.resolve(m.result);
+      if (m.result.exit !== undefined) running.reject(new ExitRequest(m.result.exit));
+      else running.resolve(m.result);
     } else if (m.kind === 'store') {
       const work = this.storeWork.then(async () => {
         if (m.op === 'load') {
