@@ -20,6 +20,18 @@ void channel_send(lua_State* L, const uint8_t* key, uint32_t key_len, const uint
   }
 }
 
+const uint8_t* channel_take(lua_State* L, Bytes& out, uint32_t want) {
+  out.clear();
+  uint8_t* p = out.extend(want);
+  uint8_t take = kOpTake;
+  int32_t n = js_ext_table_get(kChannelId, &take, 1, p, want);
+  if (n < 0 || uint32_t(n) != want) {
+    g_vm.host_failed = true;
+    luaL_error(L, "the host failed to hand over the %I bytes it kept (answered %d)", (lua_Integer)want, (int)n);
+  }
+  return p;
+}
+
 Answer channel_request(lua_State* L, const Bytes& request, Bytes& big) {
   Vm& g = g_vm;
   int32_t n = js_ext_table_get(kChannelId, request.data(), request.size(), g.get_scratch, kGetScratchBytes);

@@ -29,7 +29,12 @@ enum ChannelStatus : uint8_t {
   kStatusPending = 2,  // then a u32 promise id (async host functions)
   kStatusAbsent = 3,   // the host has nothing for this request
   kStatusRaise = 4,    // then an error to raise as it is (a Lua error passing back through the host)
+  kStatusKept = 5,     // (resume only) then a u32 length: the host keeps the answer; take it
 };
+
+// Takes `want` bytes the host kept (arguments, an answer too large for the buffer) into `out`;
+// returns where they are. A host that cannot hand them over raises a Lua error.
+const uint8_t* channel_take(lua_State* L, Bytes& out, uint32_t want);
 
 // Channel options (set_host_channel's argument).
 constexpr uint32_t kChannelOn = 1;          // the host implements the channel

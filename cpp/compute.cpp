@@ -150,6 +150,7 @@ struct Job {
   int compile_status = LUA_OK;  // why the code did not compile
   bool named = false;          // the code starts with its chunk name and a NUL byte
   bool load_only = false;      // the result is the compiled function
+  bool kept_args = false;      // the host keeps the arguments (args_len bytes): take them
 };
 
 // Protected: binds _home, pushes the function to run (compiled, from the cache, or the one
@@ -168,14 +169,16 @@ int prepare(lua_State* L) {
     return 1;  // the message
   }
   if (job->args_len) {
+    Bytes kept(L);
+    const uint8_t* args = job->kept_args ? channel_take(L, kept, job->args_len) : job->args;
     if (job->args_len < 4) luaL_error(L, "malformed arguments from the host (no count)");
     uint32_t count;
-    memcpy(&count, job->args, 4);
+    memcpy(&count, args, 4);
     if (count > job->args_len) luaL_error(L, "malformed arguments from the host (count)");
     luaL_checkstack(L, int(count) + LUA_MINSTACK, "too many arguments");
     uint32_t at = 4;
     for (uint32_t i = 0; i < count; ++i)
-      at += push_passed_value(L, job->args + at, job->args_len - at, kFunctionRefs);
+      at += push_passed_value(L, args + at, job->args_len - at, kFunctionRefs);
     if (at != job->args_len) luaL_error(L, "malformed arguments from the host (trailing bytes)");
   }
   return lua_gettop(L);
@@ -469,6 +472,13 @@ int push_settled(lua_State* L) {
   const uint8_t* p = static_cast<const uint8_t*>(lua_touserdata(L, 2));
   uint32_t n = uint32_t(lua_tointeger(L, 3));
   lua_settop(L, 0);
+  Bytes kept(L);
+  if (n == 5 && p[0] == kStatusKept) {  // too large for the buffer: the host keeps it
+    uint32_t want;
+    memcpy(&want, p + 1, 4);
+    p = channel_take(L, kept, want);
+    n = want;
+  }
   if (n < 1 || (p[0] > kStatusError && p[0] != kStatusRaise))
     luaL_error(L, "malformed answer to a pending call (status)");
   lua_pushboolean(L, p[0] == kStatusOk);
@@ -526,7 +536,7 @@ int32_t run_job(const char* code_ptr, uint32_t code_len, const uint8_t* args_ptr
   uint32_t ptr = uint32_t(reinterpret_cast<uintptr_t>(code_ptr));
   uint32_t aptr = uint32_t(reinterpret_cast<uintptr_t>(args_ptr));
   bool served = (flags & kRunServedCode) != 0;
-  if ((flags & ~(kRunServedCode | kRunAsync | kRunNamed | kRunLoadOnly)) != 0) return input_error("unknown run flags");
+  if ((flags & ~(kRunServedCode | kRunAsync | kRunNamed | kRunLoadOnly | kRunKeptArgs)) != 0) return input_error("unknown run flags");
   if ((flags & kRunLoadOnly) && ((flags & kRunAsync) || args_len)) return input_error("a load takes no arguments and is not async");
   if ((served || (flags & kRunAsync) || args_len) && !channel_on())
     return input_error("arguments, served code and async runs need the host channel (set_host_channel)");
@@ -540,9 +550,11 @@ int32_t run_job(const char* code_ptr, uint32_t code_len, const uint8_t* args_ptr
     if (ptr > memory_bytes() || code_len > memory_bytes() - ptr)
       return input_error("code pointer outside linear memory");
   }
-  if (aptr > memory_bytes() || args_len > memory_bytes() - aptr)
+  bool kept = (flags & kRunKeptArgs) != 0;
+  if (!kept && (aptr > memory_bytes() || args_len > memory_bytes() - aptr))
     return input_error("arguments pointer outside linear memory");
   Job job;
+  job.kept_args = kept;
   if (served) job.source = ptr;
   else job.code = code_ptr, job.code_len = code_len;
   job.args = args_ptr;
@@ -560,10 +572,12 @@ int32_t call_handle(uint32_t handle, const uint8_t* args_ptr, uint32_t args_len,
   if (!g.L) return input_error("call before init");
   if (!channel_on()) return input_error("calls need the host channel (set_host_channel)");
   uint32_t aptr = uint32_t(reinterpret_cast<uintptr_t>(args_ptr));
-  if (aptr > memory_bytes() || args_len > memory_bytes() - aptr)
+  bool kept = (flags & kRunKeptArgs) != 0;
+  if (!kept && (aptr > memory_bytes() || args_len > memory_bytes() - aptr))
     return input_error("arguments pointer outside linear memory");
-  if ((flags & ~kRunAsync) != 0) return input_error("unknown call flags");
+  if ((flags & ~(kRunAsync | kRunKeptArgs)) != 0) return input_error("unknown call flags");
   Job job;
+  job.kept_args = kept;
   job.handle = handle;
   job.args = args_ptr;
   job.args_len = args_len;

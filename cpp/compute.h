@@ -15,6 +15,7 @@ constexpr uint32_t kRunServedCode = 1;  // code_ptr is a source the host serves,
 constexpr uint32_t kRunAsync = 2;       // may suspend on a host Promise
 constexpr uint32_t kRunNamed = 4;       // the code starts with its chunk name and a NUL byte
 constexpr uint32_t kRunLoadOnly = 8;    // compile only: the result is the compiled function
+constexpr uint32_t kRunKeptArgs = 16;   // the arguments (args_len bytes) are kept by the host: take them
 
 // Runs a chunk (the `compute` export's contract, docs/ABI.md): the bytes written to the I/O
 // buffer, or -(message length + 1) for an error.

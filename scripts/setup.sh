@@ -40,6 +40,8 @@ command -v cmake >/dev/null || apt_install cmake
 command -v lua5.4 >/dev/null || apt_install lua5.4
 # The store tests mount a tiny tmpfs (a full disk); Debian's essential `mount` package has them.
 command -v mount >/dev/null || apt_install mount
+# The CLI's REPL tests run it on a pseudo-terminal with script(1).
+command -v script >/dev/null || apt_install bsdutils
 command -v umount >/dev/null || apt_install mount
 # Debian's emcc runs its JavaScript tools with Debian's node modules.
 export NODE_PATH="${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs"

@@ -17,7 +17,7 @@ const TOTAL = MIX.reduce((a, [w]) => a + w, 0);
 
 describe('soak', () => {
   it(`${SOAK_COMPUTES.toLocaleString('en')} mixed computes: the heap returns to its baseline, the host holds only the data`, async () => {
-    const lua = await Lua.create({ instructionLimit: 20_000, clock: 0, randomSeed: 1 });
+    const lua = await Lua.create({ instructionLimit: 200_000, clock: 0, randomSeed: 1 }); // filling the heap takes ~100,000 steps of charges
     const rng = new Rng(SEED);
     // Warm up every path once (the chunk cache then holds them), then measure the baseline.
     for (const [, , code] of MIX) {

@@ -19,7 +19,7 @@ beforeAll(() => {
   const tarball = readdirSync(project).find((f) => f.endsWith('.tgz'));
   if (!tarball) throw new Error('npm pack made no tarball');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'pack-test', version: '1.0.0', private: true }));
-  execFileSync(npm, ['install', `./${tarball}`, '--offline', '--no-audit', '--no-fund', '--silent'], { cwd: project, encoding: 'utf8' });
+  execFileSync(npm, ['install', `./${tarball}`, '--prefer-offline', '--no-audit', '--no-fund', '--silent'], { cwd: project, encoding: 'utf8' });
 }, 120_000);
 
 afterAll(() => {
@@ -81,7 +81,7 @@ describe('the packed package', () => {
   });
 
   it('has the lua-home/postgres entry, as ES module, CommonJS and types, once pg is installed beside it', () => {
-    execFileSync(npm, ['install', 'pg@8', '--offline', '--no-audit', '--no-fund', '--silent'], { cwd: project, encoding: 'utf8' });
+    execFileSync(npm, ['install', 'pg@8', '--prefer-offline', '--no-audit', '--no-fund', '--silent'], { cwd: project, encoding: 'utf8' });
     writeFileSync(join(project, 'pg.mjs'), `
       import { PostgresStore, LeaseHeldError, Lua } from 'lua-home/postgres';
       const store = new PostgresStore({ connectionString: 'postgresql://x@%2Fnowhere/db', vm: 'a' });

@@ -30,6 +30,8 @@ export const RUN_SERVED_CODE = 1;
 export const RUN_ASYNC = 2;
 export const RUN_NAMED = 4;
 export const RUN_LOAD_ONLY = 8;
+/** The arguments did not fit the buffer: the host keeps them, and the module takes them (args_len bytes). */
+export const RUN_KEPT_ARGS = 16;
 
 /** The exports of lua.wasm: the documented ABI and its additive exports. */
 export interface LuaWasmExports {

@@ -44,7 +44,7 @@ export class Session {
   private storeWork: Promise<unknown> = Promise.resolve();
   /** Set when stdout or stderr went away (lua would die of SIGPIPE). */
   brokenPipe = false;
-  /** The Lua release the VM runs ('5.4.7'). */
+  /** The Lua release the VM runs (as '5.4.x', from get_lua_version). */
   release = '';
 
   constructor(private readonly store: Store, private readonly init: CliWorkerInit) {}

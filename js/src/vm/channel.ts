@@ -22,6 +22,8 @@ export const STATUS_PENDING = 2;
 export const STATUS_ABSENT = 3;
 /** An error to raise as it is: a Lua error passing back out through a host function. */
 export const STATUS_RAISE = 4;
+/** An answer kept by the host because it does not fit (resume): then a u32 length; the module takes it with OP_TAKE. */
+export const STATUS_KEPT = 5;
 
 /** Pieces of served sources stay under the module's first offer (no second request). */
 const SOURCE_PIECE = 16383;
@@ -64,6 +66,11 @@ export class HostChannel {
     if (this.nextSource > 0xffffffff) this.nextSource = 1;
     this.sources.set(id, bytes);
     return id;
+  }
+
+  /** Keeps bytes that do not fit the buffer (arguments, an async answer) for the module to take (OP_TAKE). */
+  keep(bytes: Uint8Array): void {
+    this.kept = bytes;
   }
 
   /** Forgets every served source (the compute ended). */

@@ -1,9 +1,9 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
 import {
   BUFFER_SIZE, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
-  RUN_LOAD_ONLY, RUN_NAMED, RUN_SERVED_CODE, SUSPENDED,
+  RUN_KEPT_ARGS, RUN_LOAD_ONLY, RUN_NAMED, RUN_SERVED_CODE, SUSPENDED,
 } from '../abi/abi.js';
-import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_OK, STATUS_RAISE } from './channel.js';
+import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_KEPT, STATUS_OK, STATUS_RAISE } from './channel.js';
 import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
 import {
   decodeKey, decodeValue, decodeValues, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
@@ -872,22 +872,22 @@ export class Lua {
       // From a host function: the call runs inside the compute (its limit and transaction).
       if (async) throw new LuaError('callAsync from inside a host function: use call (the outer compute waits for promises)', 'input');
       const mem = new Uint8Array(this.exports.memory.buffer);
-      const argBytes = this.placeArgs(encodePassed(args, this.passOptions), mem, 0);
-      const n = this.exports.call(id, this.buffer, argBytes, 0);
+      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), mem, 0);
+      const n = this.exports.call(id, this.buffer, argBytes, argFlags);
       if (n < 0) throw this.error(mem, n);
       return this.results(mem, n, false);
     }
     if (async) {
       return this.enqueue(() => {
-        const argBytes = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
-        return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC));
+        const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+        return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC | argFlags));
       });
     }
     this.checkIdle('call');
     this.computing = true;
     try {
-      const argBytes = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
-      return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, 0)));
+      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+      return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, argFlags)));
     } finally {
       this.computing = false;
     }
@@ -942,7 +942,12 @@ export class Lua {
     }
     if (this.closed) throw new LuaClosedError();
     if (reply.length > BUFFER_SIZE) {
-      reply = answer(STATUS_ERROR, encodeOne(`a host function's result is too large (${reply.length} bytes; at most ${BUFFER_SIZE})`, this.passOptions));
+      // Too large for the buffer: the host keeps it, and the module takes it whole (status 5).
+      this.channel.keep(reply);
+      const kept = new Uint8Array(5);
+      kept[0] = STATUS_KEPT;
+      new DataView(kept.buffer).setUint32(1, reply.length, true);
+      reply = kept;
     }
     mem().set(reply, this.buffer);
     this.computing = true;
@@ -953,13 +958,15 @@ export class Lua {
     }
   }
 
-  // Places the arguments after `used` bytes of the buffer; returns their length.
-  private placeArgs(args: Uint8Array, mem: Uint8Array, used: number): number {
+  // Places the arguments after `used` bytes of the buffer, or, when they do not fit, keeps them
+  // for the module to take (RUN_KEPT_ARGS); returns their length and the flag.
+  private placeArgs(args: Uint8Array, mem: Uint8Array, used: number): [number, number] {
     if (args.length > BUFFER_SIZE - used) {
-      throw new LuaError(`arguments too large (${args.length} bytes; at most ${BUFFER_SIZE - used} beside the code)`, 'input');
+      this.channel.keep(args);
+      return [args.length, RUN_KEPT_ARGS];
     }
     mem.set(args, this.buffer + used);
-    return args.length;
+    return [args.length, 0];
   }
 
   // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
@@ -980,9 +987,10 @@ export class Lua {
       served = this.channel.serve(bytes);
       len = 0;
     }
-    const argLen = argBytes ? this.placeArgs(argBytes, mem, len) : 0;
+    const [argLen, argFlags] = argBytes ? this.placeArgs(argBytes, mem, len) : [0, 0];
     if (!served && !argBytes && flags === 0) return this.begin(() => this.exports.compute(this.buffer, len));
     if (served) flags |= RUN_SERVED_CODE;
+    flags |= argFlags;
     return this.begin(() => this.exports.run(served || this.buffer, len, this.buffer + len, argLen, flags));
   }
 
