@@ -344,6 +344,8 @@ export class Lua {
   private readonly stderr: ((bytes: Uint8Array) => void) | undefined;
   private readonly stdin: (max: number) => Uint8Array;
   private readonly outputLimit: number;
+  // The first exception a stdout or stderr sink threw during this compute.
+  private sinkFailure: { stream: string; error: unknown } | undefined = undefined;
   private output: Uint8Array[] = [];
   private outputSize = 0;
   private outputCut = 0;
@@ -421,7 +423,12 @@ export class Lua {
   channelWrite(stream: number, bytes: Uint8Array): void {
     const sink = stream === 2 ? this.stderr : this.stdout;
     if (sink) {
-      sink(bytes);
+      if (this.sinkFailure !== undefined) return; // the compute fails at its end (finish)
+      try {
+        sink(bytes);
+      } catch (e) {
+        this.sinkFailure = { stream: stream === 2 ? 'stderr' : 'stdout', error: e };
+      }
       return;
     }
     const room = this.outputLimit - this.outputSize;
@@ -1002,6 +1009,7 @@ export class Lua {
     this.outputCut = 0;
     this.resultPieces = [];
     this.lastThrown = undefined;
+    this.sinkFailure = undefined;
     this.host.begin();
     return this.guard(enter);
   }
@@ -1036,6 +1044,14 @@ export class Lua {
     if (n < 0 || late) {
       host.rollback();
       throw late ? host.timeoutError(n < 0 ? this.error(mem, n) : undefined) : this.error(mem, n);
+    }
+    const failed = this.sinkFailure;
+    if (failed !== undefined) {
+      // Output the host could not take is never silently dropped: the compute fails, rolled back.
+      host.rollback();
+      this.takeOutput();
+      const why = failed.error instanceof Error ? failed.error.message : String(failed.error);
+      throw new LuaError(`the host failed to take the output (${failed.stream}): ${why}`, 'host', '', { cause: failed.error });
     }
     host.commit();
     if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
