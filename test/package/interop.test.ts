@@ -309,4 +309,12 @@ describe('API hygiene', () => {
     await expect(lua.computeAsync(undefined as never)).rejects.toThrow(TypeError);
     await expect(Lua.create({ instructionlimit: 5 } as never)).rejects.toThrow("Lua.create: unknown option 'instructionlimit' (did you mean 'instructionLimit'?)");
   });
+
+  it('under computeAsync, a host function may call a handle back before the first wait too', async () => {
+    const lua = await Lua.create();
+    lua.global.set('each', (t: unknown[], f: { call(...a: unknown[]): { value: unknown } }) => t.map((x) => f.call(x).value));
+    lua.global.set('later', async (x: number) => x * 10);
+    const r = await lua.computeAsync('local a = each({ 1, 2 }, function(x) return x + 1 end) local b = later(a[2]) return a[1], b');
+    expect(r.values).toEqual([2, 30]);
+  });
 });

@@ -921,7 +921,13 @@ export class Lua {
       this.checkIdle('computeAsync');
       this.asyncNow = true;
       try {
-        let n = start();
+        let n: number;
+        this.computing = true; // as in settle: host functions may call handles back meanwhile
+        try {
+          n = start();
+        } finally {
+          this.computing = false;
+        }
         while (n === SUSPENDED) n = await this.settle();
         return this.finish(n);
       } finally {
