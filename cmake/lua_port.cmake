@@ -132,12 +132,13 @@ lh_port_edit(pattern-steps lstrlib.c
 
 # Work-bounded steps (cpp/port/steps.h, docs/ABI.md "Steps"): library functions whose work grows
 # with their input charge steps in proportion to it, so an instruction limit bounds time.
-# string.rep: one step per copy, and the characters it writes (`#("", 1e9)` copies nothing a
-# billion times). Charged once the buffer exists, so a result too large is a memory error.
+# string.rep: a step per 4 copies, and one per LH_CHARS_PER_STEP characters it writes
+# (`#("", 1e9)` copies nothing a billion times). Charged once the buffer exists, so a result
+# too large is a memory error.
 lh_port_edit(work-steps-rep lstrlib.c
   [=[    char *p = luaL_buffinitsize(L, &b, totallen);]=]
   [=[    char *p = luaL_buffinitsize(L, &b, totallen);
-    lh_charge(L, n + (lua_Integer)(totallen / LH_CHARS_PER_STEP));  /* lua-home: its work */]=])
+    lh_charge(L, n / 4 + (lua_Integer)(totallen / LH_CHARS_PER_STEP));  /* lua-home: its work */]=])
 # The pattern matcher: %b scans and greedy repetitions compare characters inside one step.
 lh_port_edit(work-steps-balance lstrlib.c
   [=[    int cont = 1;

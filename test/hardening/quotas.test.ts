@@ -8,16 +8,20 @@ import { DEFAULT_LIMITS, Lua, LuaError, MemoryStore, QuotaError } from '../../js
 const root = join(__dirname, '..', '..');
 
 // Runs a script in a fresh Node process (so its peak RSS is its own) over the built package.
-function inFreshProcess(lua: string, value: number): { kind: string; cause: string; ms: number; rssMB: number; size: number } {
+// The VM has `_home.kept` before the script, and computes again after it.
+function inFreshProcess(lua: string, value: number): { kind: string; cause: string; ms: number; rssMB: number; size: number; kept: string; after: number } {
   const script = `
     const { Lua } = require(${JSON.stringify(join(root, 'dist', 'cjs', 'node.js'))});
     (async () => {
       const lua = await Lua.create({ instructionLimit: 1e9 });
+      lua.compute('_home.kept = "before"');
       const t0 = performance.now();
       let kind = 'none', cause = '';
       try { lua.compute(${JSON.stringify(lua)}, ${value}); } catch (e) { kind = e.kind; cause = String(e.cause); }
       const ms = performance.now() - t0;
-      console.log(JSON.stringify({ kind, cause, ms, rssMB: require('node:process').resourceUsage().maxRSS / 1024, size: lua.home.size }));
+      const after = lua.compute('_home.n = (_home.n or 0) + 1 return _home.n').value;
+      console.log(JSON.stringify({ kind, cause, ms, rssMB: require('node:process').resourceUsage().maxRSS / 1024,
+        size: lua.home.size, kept: lua.home.get('kept'), after }));
     })();`;
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 }));
 }
@@ -29,15 +33,15 @@ describe('host quotas', () => {
     const r = inFreshProcess(FILL, 30000);
     expect(r.kind).toBe('quota');
     expect(r.cause).toMatch(/QuotaError: host quota exceeded: .* more than limits.hostBytes = 67,108,864/);
-    expect(r.size).toBe(0); // rolled back
-    expect(r.rssMB).toBeLessThan(600); // was 7.7 GB before the quota
+    expect([r.kept, r.after, r.size]).toEqual(['before', 1, 2]); // rolled back; the VM goes on
+    expect(r.rssMB).toBeLessThan(512); // was 7.7 GB before the quota
   }, 120_000);
 
   it('300 KB values written for ever: the same, where the kernel used to kill the process', () => {
     const r = inFreshProcess(FILL, 300000);
     expect(r.kind).toBe('quota');
-    expect(r.size).toBe(0);
-    expect(r.rssMB).toBeLessThan(600);
+    expect([r.kept, r.after, r.size]).toEqual(['before', 1, 2]);
+    expect(r.rssMB).toBeLessThan(512);
   }, 120_000);
 
   it('pcall catches a quota error at the write; the compute goes on and commits what fitted', async () => {
@@ -148,4 +152,40 @@ describe('host quotas', () => {
     small.compute('_home[1] = nil _home[2] = "short"'); // shrinking writes pass
     expect(() => small.compute('_home.new = string.rep("n", 10)')).toThrow(LuaError);
   });
+
+  it('each quota at its edge: a write that reaches it passes, one byte or table more is refused', async () => {
+    // hostBytes: _home (200) + one entry of key "k" (2 bytes) and a string value (5 + n bytes) + 40.
+    const edge = 200 + 2 + 5 + 1000 + 40;
+    const exact = await Lua.create({ limits: { hostBytes: edge } });
+    exact.compute('_home.k = string.rep("e", 1000)');
+    expect(exact.stats().hostBytes).toBe(edge);
+    const over = await Lua.create({ limits: { hostBytes: edge - 1 } });
+    expect(() => over.compute('_home.k = string.rep("e", 1000)')).toThrow(expect.objectContaining({ kind: 'quota' }));
+    expect(over.stats().hostBytes).toBe(0);
+    // tables: _home and two more reach 3; a fourth is refused.
+    const tables = await Lua.create({ limits: { tables: 3 } });
+    tables.compute('_home.a = { 1 } _home.b = { 2 }');
+    expect(tables.stats().tables).toBe(3);
+    expect(() => tables.compute('_home.c = { 3 }')).toThrow(expect.objectContaining({ kind: 'quota' }));
+    expect(tables.stats().tables).toBe(3);
+    // computeBytes: each first write of a key logs 32 bytes plus the old entry it replaces.
+    const log = await Lua.create();
+    log.compute('for i = 1, 10 do _home[i] = i end');
+    const perKey = 32 + 8 + 8 + 40; // log entry, integer key, integer value (8 each as host numbers), overhead
+    const fits = await Lua.create({ limits: { computeBytes: 10 * perKey }, store: await saved(log) });
+    fits.compute('for i = 1, 10 do _home[i] = -i end');
+    expect(fits.stats().computeBytes).toBe(10 * perKey);
+    const short = await Lua.create({ limits: { computeBytes: 10 * perKey - 1 }, store: await saved(log) });
+    expect(() => short.compute('for i = 1, 10 do _home[i] = -i end')).toThrow(expect.objectContaining({ kind: 'quota' }));
+    expect(short.compute('return _home[10]').value).toBe(10);
+  });
 });
+
+// A store holding what `lua` holds now.
+async function saved(lua: Lua): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  const copy = await Lua.create({ store, state: lua.exportState() });
+  await copy.save();
+  copy.close();
+  return store;
+}

@@ -11,13 +11,13 @@ const MIX: [weight: number, kind: string, code: string][] = [
   [8, 'runtime', '_home.lost = true local t = nil return t.x'],
   [5, 'limit', '_home.lost = true while true do end'],
   [3, 'syntax', 'return return'],
-  [1, 'memory', '_home.lost = true local t = {} while true do t[#t + 1] = ("m"):rep(30000) .. #t end'],
+  [1, 'memory', '_home.lost = true local t = {} while true do t[#t + 1] = ("0123456789abcdef"):rep(2000) .. #t end'],
 ];
 const TOTAL = MIX.reduce((a, [w]) => a + w, 0);
 
 describe('soak', () => {
   it(`${SOAK_COMPUTES.toLocaleString('en')} mixed computes: the heap returns to its baseline, the host holds only the data`, async () => {
-    const lua = await Lua.create({ instructionLimit: 200_000, clock: 0, randomSeed: 1 }); // filling the heap takes ~100,000 steps of charges
+    const lua = await Lua.create({ instructionLimit: 400_000, clock: 0, randomSeed: 1 }); // filling the heap is charged ~200,000 steps ("Steps")
     const rng = new Rng(SEED);
     // Warm up every path once (the chunk cache then holds them), then measure the baseline.
     for (const [, , code] of MIX) {
