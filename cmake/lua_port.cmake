@@ -229,6 +229,19 @@ lh_port_edit(work-steps-utf8-char lutf8lib.c
   [=[  int n = lua_gettop(L);  /* number of arguments */
   lh_charge(L, n);  /* lua-home: a step per argument */
   if (n == 1)  /* optimize common case of single char */]=])
+# string.lower and string.upper call the C library per character: a step per 2 characters.
+lh_port_edit(work-steps-lower lstrlib.c
+  [=[  for (i=0; i<l; i++)
+    p[i] = tolower(uchar(s[i]));]=]
+  [=[  lh_charge(L, (long long)(l / 2));  /* lua-home: a call per character */
+  for (i=0; i<l; i++)
+    p[i] = tolower(uchar(s[i]));]=])
+lh_port_edit(work-steps-upper lstrlib.c
+  [=[  for (i=0; i<l; i++)
+    p[i] = toupper(uchar(s[i]));]=]
+  [=[  lh_charge(L, (long long)(l / 2));  /* lua-home: a call per character */
+  for (i=0; i<l; i++)
+    p[i] = toupper(uchar(s[i]));]=])
 lh_port_edit(work-steps-sort ltablib.c
   [=[static int sort_comp (lua_State *L, int a, int b) {
   if (lua_isnil(L, 2))  /* no function? */]=]

@@ -303,7 +303,7 @@ uint32_t copy_into_external_table(lua_State* L, int idx, Context& ctx, int depth
   while (lua_next(L, idx)) {
     key.clear();
     value.clear();
-    lh_charge(L, 12);  // encoding an entry of a deep copy, beside host_set's charge ("Steps")
+    lh_charge(L, 24);  // encoding an entry of a deep copy, beside host_set's charge ("Steps")
     encode_key(L, -2, key);
     encode_value(L, -1, value, ctx, depth + 1);
     host_set(L, id, key, value);
