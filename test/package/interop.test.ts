@@ -317,4 +317,11 @@ describe('API hygiene', () => {
     const r = await lua.computeAsync('local a = each({ 1, 2 }, function(x) return x + 1 end) local b = later(a[2]) return a[1], b');
     expect(r.values).toEqual([2, 30]);
   });
+
+  it('arguments encoded while others are being encoded (a getter that computes on another VM) stay intact', async () => {
+    const a = await Lua.create();
+    const b = await Lua.create();
+    const arg = { get x() { return b.compute('return ... * 2', 21).value; }, y: 'why' };
+    expect(a.compute('local t, n = ... return t.x, t.y, n', arg, 7).values).toEqual([42, 'why', 7]);
+  });
 });

@@ -162,13 +162,15 @@ export function decodeValue(bytes: Uint8Array, options: DecodeOptions = {}): Lua
 
 const MAX_DEPTH = 1000;
 
+// A float64 read through one shared scratch (no DataView per value).
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
 class Reader {
   at: number;
-  private view: DataView;
 
   constructor(private bytes: Uint8Array, start: number, private end: number, private options: DecodeOptions) {
     this.at = start;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (start < 0 || end > bytes.length || start > end) throw new LuaDecodeError('range outside the bytes');
   }
 
@@ -178,9 +180,10 @@ class Reader {
 
   private u32(): number {
     this.need(4);
-    const v = this.view.getUint32(this.at, true);
-    this.at += 4;
-    return v;
+    const b = this.bytes;
+    const at = this.at;
+    this.at = at + 4;
+    return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
   }
 
   value(depth: number): LuaValue {
@@ -198,15 +201,15 @@ class Reader {
       }
       case TAG_INTEGER: {
         this.need(8);
-        const n = this.view.getBigInt64(this.at, true);
+        const n = integerAt(this.bytes, this.at);
         this.at += 8;
-        return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
+        return n;
       }
       case TAG_FLOAT: {
         this.need(8);
-        const d = this.view.getFloat64(this.at, true);
+        for (let i = 0; i < 8; i++) f64Bytes[i] = this.bytes[this.at + i];
         this.at += 8;
-        return d;
+        return f64[0];
       }
       case TAG_STRING: {
         const n = this.u32();
@@ -464,22 +467,50 @@ export const MAX_PASSED_DEPTH = 200;
  * become plain Lua tables (tag 08); table views stay references; functions cross by reference.
  * `what` names the values in errors ("argument", "value").
  */
-export function encodePassed(values: readonly unknown[], options: PassOptions, what = 'argument'): Uint8Array {
-  const w = new PassWriter(options);
-  w.u32(values.length);
-  values.forEach((v, i) => w.value(v, 0, `${what} #${i + 1}`, new Set()));
-  return w.bytes();
+export function encodePassed(values: readonly unknown[], options: PassOptions, what = 'argument', status = -1): Uint8Array {
+  // One writer serves every call (a host function's answer is encoded thousands of times a
+  // second); a nested use (a getter that computes) gets its own.
+  const w = shared.busy ? new PassWriter() : shared;
+  w.begin(options);
+  try {
+    if (status >= 0) w.byte(status);
+    w.u32(values.length);
+    for (let i = 0; i < values.length; i++) w.value(values[i], 0, () => `${what} #${i + 1}`, undefined);
+    return w.bytes();
+  } finally {
+    w.busy = false;
+  }
 }
+
+/** A status byte, then values as encodePassed encodes them: a host function's answer. */
+export function encodeAnswer(status: number, values: readonly unknown[], options: PassOptions, what = 'result'): Uint8Array {
+  return encodePassed(values, options, what, status);
+}
+
+type Path = string | (() => string);
+const pathText = (p: Path): string => (typeof p === 'string' ? p : p());
 
 class PassWriter {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
   private at = 0;
+  busy = false;
+  private options: PassOptions = undefined as unknown as PassOptions;
 
-  constructor(private readonly options: PassOptions) {}
+  begin(options: PassOptions): void {
+    this.busy = true;
+    this.options = options;
+    this.at = 0;
+  }
 
+  /** A copy of what was written (the writer is used again). */
   bytes(): Uint8Array {
-    return this.buf.subarray(0, this.at);
+    return this.buf.slice(0, this.at);
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.at++] = b;
   }
 
   private room(n: number): void {
@@ -511,9 +542,52 @@ class PassWriter {
     this.at += 5;
   }
 
-  value(v: unknown, depth: number, path: string, open: Set<object>): void {
+  value(v: unknown, depth: number, path: Path, open: Set<object> | undefined): void {
+    // The usual scalars, written in place.
+    if (typeof v === 'number') {
+      this.room(9);
+      const at = this.at;
+      if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
+        this.buf[at] = TAG_INTEGER;
+        this.view.setInt32(at + 1, v | 0, true); // the low 32 bits (two's complement)
+        this.view.setInt32(at + 5, Math.floor(v / 4294967296), true);
+      } else {
+        if (Number.isNaN(v) && depth > 0 && pathText(path).endsWith('(key)')) throw new TypeError(`${pathText(path)}: NaN cannot be a Lua table key`);
+        this.buf[at] = TAG_FLOAT;
+        this.view.setFloat64(at + 1, v, true);
+      }
+      this.at = at + 9;
+      return;
+    }
+    if (typeof v === 'string' && v.length < 128) {
+      this.room(5 + v.length);
+      const at = this.at;
+      let i = 0;
+      for (; i < v.length; i++) {
+        const c = v.charCodeAt(i);
+        if (c > 0x7f) break;
+        this.buf[at + 5 + i] = c;
+      }
+      if (i === v.length) {
+        this.buf[at] = TAG_STRING;
+        this.view.setUint32(at + 1, v.length, true);
+        this.at = at + 5 + v.length;
+        return;
+      }
+    }
+    if (v === undefined || v === null) {
+      this.byte(TAG_NIL);
+      return;
+    }
+    if (typeof v === 'boolean') {
+      this.room(2);
+      this.buf[this.at] = TAG_BOOLEAN;
+      this.buf[this.at + 1] = v ? 1 : 0;
+      this.at += 2;
+      return;
+    }
     if (typeof v === 'function') {
-      this.tagged(TAG_HOST_FUNCTION, this.options.hostFunction(v as (...args: never[]) => unknown, path));
+      this.tagged(TAG_HOST_FUNCTION, this.options.hostFunction(v as (...args: never[]) => unknown, pathText(path)));
       return;
     }
     if (typeof v === 'object' && v !== null) {
@@ -527,46 +601,47 @@ class PassWriter {
         return;
       }
     }
-    if (typeof v === 'number' && Number.isNaN(v) && depth > 0 && path.endsWith('(key)')) {
-      throw new TypeError(`${path}: NaN cannot be a Lua table key`);
-    }
     let scalar: Uint8Array | null;
     try {
       scalar = encodeScalar(v);
     } catch (e) {
-      throw new TypeError(`cannot pass ${path} to Lua: ${(e as Error).message.replace(/ in an external table$/, '')}`);
+      throw new TypeError(`cannot pass ${pathText(path)} to Lua: ${(e as Error).message.replace(/ in an external table$/, '')}`);
     }
     if (scalar) {
       this.raw(scalar);
       return;
     }
     const table = v as object;
-    if (open.has(table)) throw new TypeError(`cannot pass ${path} to Lua: it contains itself (a cycle)`);
-    if (depth >= MAX_PASSED_DEPTH) throw new TypeError(`cannot pass ${path} to Lua: tables nested more than ${MAX_PASSED_DEPTH} deep`);
+    open ??= new Set();
+    if (open.has(table)) throw new TypeError(`cannot pass ${pathText(path)} to Lua: it contains itself (a cycle)`);
+    if (depth >= MAX_PASSED_DEPTH) throw new TypeError(`cannot pass ${pathText(path)} to Lua: tables nested more than ${MAX_PASSED_DEPTH} deep`);
     open.add(table);
     this.room(5);
     this.buf[this.at] = TAG_TABLE;
     const countAt = this.at + 1;
     this.at += 5;
     let count = 0;
-    const entry = (k: unknown, val: unknown, name: string) => {
+    const opened = open;
+    const entry = (k: unknown, val: unknown, name: () => string) => {
       if (val === undefined || val === null) return; // nil values are absent keys in Lua
-      if (k === undefined || k === null) throw new TypeError(`cannot pass ${path} to Lua: a nil key`);
-      this.value(k, depth + 1, `${name} (key)`, open);
-      this.value(val, depth + 1, name, open);
+      if (k === undefined || k === null) throw new TypeError(`cannot pass ${pathText(path)} to Lua: a nil key`);
+      this.value(k, depth + 1, () => `${name()} (key)`, opened);
+      this.value(val, depth + 1, name, opened);
       count++;
     };
     if (Array.isArray(table)) {
-      table.forEach((val, i) => entry(i + 1, val, `${path}[${i}]`));
+      table.forEach((val, i) => entry(i + 1, val, () => `${pathText(path)}[${i}]`));
     } else if (table instanceof Map) {
-      for (const [k, val] of table) entry(k, val, `${path}.${String(k)}`);
+      for (const [k, val] of table) entry(k, val, () => `${pathText(path)}.${String(k)}`);
     } else {
-      for (const k of Object.keys(table)) entry(k, (table as Record<string, unknown>)[k], `${path}.${k}`);
+      for (const k of Object.keys(table)) entry(k, (table as Record<string, unknown>)[k], () => `${pathText(path)}.${k}`);
     }
     this.view.setUint32(countAt, count, true);
     open.delete(table);
   }
 }
+
+const shared = new PassWriter();
 
 // }======
 

@@ -56,8 +56,12 @@ export class HostChannel {
     this.memory = memory;
   }
 
+  private bytes = new Uint8Array(0);
+
+  // The memory's bytes (the memory never grows; a view is renewed only if it was detached).
   private mem(): Uint8Array {
-    return new Uint8Array((this.memory as WebAssembly.Memory).buffer);
+    if (this.bytes.byteLength === 0) this.bytes = new Uint8Array((this.memory as WebAssembly.Memory).buffer);
+    return this.bytes;
   }
 
   /** Serves `bytes` in pieces as source `id` (code too large for the buffer, modules). */
@@ -75,7 +79,7 @@ export class HostChannel {
 
   /** Forgets every served source (the compute ended). */
   endCompute(): void {
-    this.sources.clear();
+    if (this.sources.size !== 0) this.sources.clear();
     this.kept = undefined;
   }
 
@@ -110,7 +114,7 @@ export class HostChannel {
     let answer: Uint8Array;
     try {
       const mem = this.mem();
-      const view = new DataView(mem.buffer, keyPtr, keyLen);
+      const u32 = (at: number) => (mem[keyPtr + at] | (mem[keyPtr + at + 1] << 8) | (mem[keyPtr + at + 2] << 16) | (mem[keyPtr + at + 3] << 24)) >>> 0;
       switch (mem[keyPtr]) {
         case OP_TAKE: {
           const kept = this.kept;
@@ -120,25 +124,25 @@ export class HostChannel {
           return kept.length;
         }
         case OP_READ: {
-          const piece = this.handlers.read(Math.min(view.getUint32(1, true), maxLen - 1));
+          const piece = this.handlers.read(Math.min(u32(1), maxLen - 1));
           answer = new Uint8Array(piece.length + 1);
           answer.set(piece, 1);
           break;
         }
         case OP_CALL:
-          answer = this.handlers.call(view.getUint32(1, true), mem.slice(keyPtr + 5, keyPtr + keyLen));
+          answer = this.handlers.call(u32(1), mem.slice(keyPtr + 5, keyPtr + keyLen));
           break;
         case OP_MODULE: {
-          const n = view.getUint32(1, true);
+          const n = u32(1);
           const name = text.decode(mem.subarray(keyPtr + 5, keyPtr + 5 + n));
           const path = text.decode(mem.subarray(keyPtr + 5 + n, keyPtr + keyLen));
           answer = this.handlers.module(name, path);
           break;
         }
         case OP_SOURCE: {
-          const source = this.sources.get(view.getUint32(1, true));
+          const source = this.sources.get(u32(1));
           if (!source) return -1;
-          const from = view.getUint32(5, true);
+          const from = u32(5);
           const piece = source.subarray(from, Math.min(source.length, from + Math.min(SOURCE_PIECE, maxLen - 1)));
           answer = new Uint8Array(piece.length + 1);
           answer.set(piece, 1);

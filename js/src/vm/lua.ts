@@ -6,7 +6,7 @@ import {
 import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_KEPT, STATUS_OK, STATUS_RAISE } from './channel.js';
 import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
 import {
-  decodeKey, decodeValue, decodeValues, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
+  decodeKey, decodeValue, decodeValues, encodeAnswer, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
   LuaValue, PassOptions, referencedTable, TABLE_REF, TAG_CHANNEL, TableRef,
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
@@ -471,7 +471,7 @@ export class Lua {
     }
     if (isThenable(result)) return pending(this.keepPromise(result));
     try {
-      return answer(STATUS_OK, encodeReturned(result, this.passOptions));
+      return answerReturned(result, this.passOptions);
     } catch (e) {
       const text = `a host function returned a value Lua cannot take: ${(e as Error).message}`;
       return answer(STATUS_ERROR, encodeOne(text, this.passOptions));
@@ -691,7 +691,7 @@ export class Lua {
       w.u32(bytes.length);
       w.bytes(bytes);
     }
-    const memory = new Uint8Array(this.exports.memory.buffer);
+    const memory = this.memBytes();
     w.u32(memory.length);
     w.bytes(memory);
     w.bytes(encodeState(this.currentState()));
@@ -878,7 +878,7 @@ export class Lua {
     if (this.computing && this.hostDepth > 0) {
       // From a host function: the call runs inside the compute (its limit and transaction).
       if (async) throw new LuaError('callAsync from inside a host function: use call (the outer compute waits for promises)', 'input');
-      const mem = new Uint8Array(this.exports.memory.buffer);
+      const mem = this.memBytes();
       const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), mem, 0);
       const n = this.exports.call(id, this.buffer, argBytes, argFlags);
       if (n < 0) throw this.error(mem, n);
@@ -886,18 +886,27 @@ export class Lua {
     }
     if (async) {
       return this.enqueue(() => {
-        const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+        const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), this.memBytes(), 0);
         return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC | argFlags));
       });
     }
     this.checkIdle('call');
     this.computing = true;
     try {
-      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), new Uint8Array(this.exports.memory.buffer), 0);
+      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), this.memBytes(), 0);
       return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, argFlags)));
     } finally {
       this.computing = false;
     }
+  }
+
+  // The module's memory as bytes, one view kept (the memory never grows; a new instance after
+  // a restart has another buffer).
+  private memView = new Uint8Array(0);
+  private memBytes(): Uint8Array {
+    const buffer = this.exports.memory.buffer;
+    if (this.memView.buffer !== buffer) this.memView = new Uint8Array(buffer);
+    return this.memView;
   }
 
   private checkIdle(what: string): void {
@@ -941,7 +950,7 @@ export class Lua {
 
   // Waits for the Promise the compute waits for and resumes it with the outcome.
   private async settle(): Promise<number> {
-    const mem = () => new Uint8Array(this.exports.memory.buffer);
+    const mem = () => this.memBytes();
     const id = new DataView(this.exports.memory.buffer).getUint32(this.buffer, true);
     const promise = this.promises.get(id);
     this.promises.delete(id);
@@ -984,7 +993,7 @@ export class Lua {
 
   // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
   private start(code: string | Uint8Array, args: unknown[], name: string | undefined, flags: number): number {
-    const mem = new Uint8Array(this.exports.memory.buffer);
+    const mem = this.memBytes();
     if (name !== undefined) {
       const text = typeof code === 'string' ? textEncoder.encode(code) : code;
       code = concatBytes([textEncoder.encode(name), new Uint8Array(1), text]);
@@ -1043,7 +1052,7 @@ export class Lua {
   // The end of a compute or top-level call: commit or roll back, then the result.
   private finish(n: number): ComputeResult {
     const { host } = this;
-    const mem = new Uint8Array(this.exports.memory.buffer);
+    const mem = this.memBytes();
     this.channel.endCompute();
     this.promises.clear();
     const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
@@ -1343,7 +1352,7 @@ export class Lua {
     const id = this.passOptions.handle(h) as number;
     this.check();
     const n = this.exports.dump_handle(id);
-    const mem = new Uint8Array(this.exports.memory.buffer);
+    const mem = this.memBytes();
     if (n < 0) throw new TypeError(`cannot store this Lua function: ${decodeText(mem, this.buffer, -n - 1)}`);
     const bytes = new Uint8Array(n);
     bytes.set(mem.subarray(this.buffer, this.buffer + n));
@@ -1436,6 +1445,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 // One value without the count (an error answer).
 function encodeOne(v: unknown, options: PassOptions): Uint8Array {
   return encodePassed([v], options).subarray(4);
+}
+
+const NO_VALUES: unknown[] = [];
+// The answer (status 0, then the values) for what a host function returned.
+function answerReturned(v: unknown, options: PassOptions): Uint8Array {
+  return encodeAnswer(STATUS_OK, v === undefined ? NO_VALUES : v instanceof Multiple ? v.values : [v], options);
 }
 
 // What a host function returned, for Lua: undefined is no value, multi(...) several.
