@@ -266,6 +266,17 @@ describe('a LuaWorker', () => {
     // A store that fails to load makes create reject with its error.
     const broken: Store = { load: async () => { throw new Error('no disk'); }, save: async () => undefined, close: async () => undefined };
     await expect(LuaWorker.create({ store: broken })).rejects.toThrow('no disk');
+    // What cannot cross to the worker's thread is refused, not silently dropped.
+    await expect(LuaWorker.create({ functions: { f: () => 1 } })).rejects.toThrow(/'functions' is not supported by a LuaWorker/);
+    await expect(LuaWorker.create({ stdout: () => undefined })).rejects.toThrow(/'stdout' is not supported/);
+  });
+
+  it('takes the host quotas (limits) and outputLimit to its thread', async () => {
+    const w = await worker({ limits: { hostBytes: 10_000 }, outputLimit: 10 });
+    await expect(w.compute('_home.x = string.rep("a", 20000)')).rejects.toMatchObject({ kind: 'quota' });
+    expect((await w.compute('io.write("0123456789abc") return 1')).outputDropped).toBe(3);
+    expect((await w.stats()).limits.hostBytes).toBe(10_000);
+    await w.close();
   });
 });
 

@@ -68,6 +68,15 @@ function checkOptions(options: LuaWorkerOptions): void {
   want('autosave', typeof o.autosave === 'boolean', 'a boolean');
   want('state', o.state instanceof Uint8Array, 'a Uint8Array (from exportState())');
   want('image', o.image instanceof Uint8Array, 'a Uint8Array (from saveImage())');
+  want('limits', typeof o.limits === 'object' && o.limits !== null, 'an object of limits');
+  want('outputLimit', typeof o.outputLimit === 'number', 'a number');
+  // What cannot cross to the worker thread is refused, never silently dropped.
+  for (const name of ['functions', 'stdout', 'stderr', 'stdin', 'modules', 'lineOutput']) {
+    if (o[name] !== undefined) {
+      throw new TypeError(`${WHO}: option '${name}' is not supported by a LuaWorker (JavaScript functions and streams ` +
+        'cannot cross to its thread); use a Lua in this thread, with timeoutMs for a best-effort deadline');
+    }
+  }
   checkTimeoutMs(o.timeoutMs, WHO);
 }
 
@@ -167,8 +176,8 @@ export class LuaWorker {
   static async create(options: LuaWorkerOptions = {}): Promise<LuaWorker> {
     checkOptions(options);
     const module = await loadModule(options.wasm);
-    const { instructionLimit, memoryAlias, clock, randomSeed, autosave, state, image } = options;
-    const init: WorkerInit = { module, instructionLimit, memoryAlias, clock, randomSeed, autosave, state, image };
+    const { instructionLimit, memoryAlias, clock, randomSeed, autosave, state, image, limits, outputLimit } = options;
+    const init: WorkerInit = { module, instructionLimit, memoryAlias, clock, randomSeed, autosave, state, image, limits, outputLimit };
     const worker = new LuaWorker(options, init);
     await worker.start();
     return worker;

@@ -1,5 +1,6 @@
 // The messages between a LuaWorker and its worker, and how values and errors cross (structured
 // clone, with the few values it cannot carry given as markers).
+import type { HostLimits } from '../host/limits.js';
 import { LuaFloat, LuaFunction, TABLE_REF } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import type { LuaStats } from '../vm/lua.js';
@@ -24,6 +25,8 @@ export interface WorkerInit {
   autosave?: boolean;
   state?: Uint8Array;
   image?: Uint8Array;
+  limits?: Partial<HostLimits>;
+  outputLimit?: number;
 }
 
 /** Parent to worker. */
