@@ -1019,10 +1019,10 @@ export class Lua {
   // The start of a compute or top-level call: clock, transaction, collectors.
   private begin(enter: () => number): number {
     this.feedClock();
-    this.output = [];
+    if (this.output.length !== 0) this.output = [];
     this.outputSize = 0;
     this.outputCut = 0;
-    this.resultPieces = [];
+    if (this.resultPieces.length !== 0) this.resultPieces = [];
     this.lastThrown = undefined;
     this.sinkFailure = undefined;
     this.host.begin();
@@ -1054,7 +1054,7 @@ export class Lua {
     const { host } = this;
     const mem = this.memBytes();
     this.channel.endCompute();
-    this.promises.clear();
+    if (this.promises.size !== 0) this.promises.clear();
     const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
     if (n < 0 || late) {
       host.rollback();
