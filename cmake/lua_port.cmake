@@ -242,6 +242,14 @@ lh_port_edit(work-steps-upper lstrlib.c
   [=[  lh_charge(L, (long long)(l / 2));  /* lua-home: a call per character */
   for (i=0; i<l; i++)
     p[i] = toupper(uchar(s[i]));]=])
+# collectgarbage("collect") and ("step") walk the heap: a step per 16 bytes of it.
+lh_port_edit(work-steps-collect lbaselib.c
+  [=[  int o = optsnum[luaL_checkoption(L, 1, "collect", opts)];
+  switch (o) {]=]
+  [=[  int o = optsnum[luaL_checkoption(L, 1, "collect", opts)];
+  if (o == LUA_GCCOLLECT || o == LUA_GCSTEP)  /* lua-home: the walk of the heap */
+    lh_charge(L, 16 + (long long)lua_gc(L, LUA_GCCOUNT) * 1024 / 16);
+  switch (o) {]=])
 lh_port_edit(work-steps-sort ltablib.c
   [=[static int sort_comp (lua_State *L, int a, int b) {
   if (lua_isnil(L, 2))  /* no function? */]=]

@@ -21,13 +21,12 @@ const char kQuotaKey = 0;
 
 // A write the host refused for one of its quotas: a Lua error at the write, which pcall can
 // catch like a memory error; uncaught, the compute fails as kind 8 (quota) and is rolled back.
-[[noreturn]] static void host_refused(lua_State* L, int32_t code, uint32_t id) {
+[[noreturn]] static void host_refused(lua_State* L, int32_t code, uint32_t id, const char* what = "store a value in") {
   const char* why = code == kRefusedHostBytes ? "its external tables would hold more bytes than limits.hostBytes allows"
                     : code == kRefusedTables  ? "it would hold more external tables than limits.tables allows"
                                               : "this compute's changes would need more host memory than limits.computeBytes allows";
   luaL_where(L, 1);
-  lua_pushfstring(L, "host quota exceeded: cannot store a value in external table %I: %s",
-                  (lua_Integer)id, why);
+  lua_pushfstring(L, "host quota exceeded: cannot %s external table %I: %s", what, (lua_Integer)id, why);
   lua_concat(L, 2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
@@ -49,7 +48,9 @@ void host_set(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len,
 
 void host_delete(lua_State* L, uint32_t id, const uint8_t* key, uint32_t key_len) {
   lh_charge(L, LH_HOST_CALL_STEPS + key_len / LH_HOST_BYTES_PER_STEP);
-  if (js_ext_table_delete(id, key, key_len) != 0) host_failed(L, "delete a key of", id);
+  int32_t r = js_ext_table_delete(id, key, key_len);
+  if (r == kRefusedComputeBytes) host_refused(L, r, id, "delete a key of");
+  if (r != 0) host_failed(L, "delete a key of", id);
 }
 
 // {====== large strings without copies

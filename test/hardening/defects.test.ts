@@ -44,7 +44,7 @@ describe('a plain table never passes for a proxy (9)', () => {
 
 describe('finalizers cannot write past a rollback (11)', () => {
   it('a finalizer of a failed compute does not change _home at the next compute', async () => {
-    const lua = await Lua.create({ instructionLimit: 100_000 });
+    const lua = await Lua.create({ instructionLimit: 1_000_000 }); // two full collections of 1 MB are charged ~150,000 steps
     lua.compute('_home.balance = 10');
     await failure(lua, 'setmetatable({}, {__gc = function() _home.balance = 1e9 end}) while true do end');
     lua.compute('local t = {} for i = 1, 2e4 do t[i] = {} end collectgarbage() collectgarbage()');

@@ -179,6 +179,24 @@ describe('host quotas', () => {
     expect(() => short.compute('for i = 1, 10 do _home[i] = -i end')).toThrow(expect.objectContaining({ kind: 'quota' }));
     expect(short.compute('return _home[10]').value).toBe(10);
   });
+
+  it('a delete refused by computeBytes is a quota error too, at the delete, and leaves no host failure behind', async () => {
+    const store = new MemoryStore();
+    const seed = await Lua.create({ store });
+    seed.compute('for i = 1, 2 do _home[i] = string.rep("p", 500) end');
+    await seed.save();
+    const lua = await Lua.create({ store, limits: { computeBytes: 1024 } });
+    let error: unknown;
+    try {
+      lua.compute('_home[1] = nil _home[2] = nil');
+    } catch (e) {
+      error = e;
+    }
+    expect((error as LuaError).kind).toBe('quota');
+    expect((error as LuaError).message).toMatch(/host quota exceeded: cannot delete a key of external table 1: .*limits.computeBytes/);
+    expect(() => lua.compute('pcall(function() _home[1] = nil _home[2] = nil end) error("mine")')).toThrow(expect.objectContaining({ kind: 'runtime', message: expect.stringContaining('mine') }));
+    expect(lua.home.size).toBe(2);
+  });
 });
 
 // A store holding what `lua` holds now.

@@ -501,6 +501,7 @@ export class TableHost {
           this.write(id >>> 0, keyAt(this.mem(), kp, kl), undefined);
           return 0;
         } catch (e) {
+          if (e instanceof QuotaError) return QUOTA_ANSWERS[e.limit]; // computeBytes: a Lua error at the delete
           return this.fail(e);
         }
       },
