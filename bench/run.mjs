@@ -1,7 +1,7 @@
 // `npm run bench`: lua-home beside wasmoon, fengari and native Lua 5.4, in one run.
 // Prints a report and writes bench/results/latest.json. Timings are medians; nothing here is
 // asserted (the checksums are: every engine must compute the same result for every workload).
-// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|interop|steps|pool.
+// Options: --quick (fewer runs, for a smoke test), --only=cpu|boundary|persistence|worker|interop|steps|io|pool.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -418,6 +418,12 @@ if (!only || only === 'steps') {
   const steps = await import('./work-steps.mjs');
   result.steps = await steps.run({ quick });
   say(steps.table(result.steps));
+  say();
+}
+if (!only || only === 'io') {
+  const io = await import('./io.mjs');
+  result.io = await io.run({ quick });
+  say(io.table(result.io));
   say();
 }
 if (!only || only === 'pool') result.pool = await (await import('./pool.mjs')).poolBench({ say, quick });
