@@ -16,13 +16,20 @@ export type { HostKey, HostValue } from './table.js';
 /** Undo log slots kept between computes (3 per write: about 4 MB at most). */
 const UNDO_KEEP = 1 << 19;
 /**
- * Undo log slots after which a compute's log keeps only the first write of each key (the others
- * are dropped, and later rewrites of a key are not logged): overwriting one key a million times
- * does not grow host memory.
+ * Undo log slots at which a compute's log is first compacted: it keeps only the first write of
+ * each key, and if that dropped most of it (keys written again and again), later rewrites of a
+ * key are not logged at all; else the next compaction waits for twice the size. A write of the
+ * key the log's last entry holds is never logged (overwriting one key a million times does not
+ * grow host memory), and a compute writing distinct keys pays for no bookkeeping per write.
  */
-const UNDO_COMPACT = 3 * (1 << 16);
-/** Bytes counted per undo log entry beside the old value it keeps. */
-const UNDO_ENTRY = 32;
+const UNDO_COMPACT = 3 * (1 << 20);
+/** Bytes counted per undo log entry (three array slots) beside the old value it keeps. */
+const UNDO_ENTRY = 24;
+
+/** The bytes the undo log holds for an old value (a number lives in its slot). */
+function undoCost(old: HostValue | undefined): number {
+  return old === undefined || typeof old === 'number' ? UNDO_ENTRY : UNDO_ENTRY + 16 + old.length;
+}
 
 /** The bytes an entry counts against limits.hostBytes (its key, its value and ENTRY_OVERHEAD). */
 export function entryCost(key: HostKey, value: HostValue): number {
@@ -103,6 +110,7 @@ export class TableHost {
   private lastComputeBytes = 0;
   // Once the log is compacted (UNDO_COMPACT): the keys it holds, per table.
   private touched: Map<number, Set<HostKey>> | undefined = undefined;
+  private compactAt = UNDO_COMPACT;
 
   private memory: WebAssembly.Memory | undefined;
   private bytes = new Uint8Array(0);
@@ -219,16 +227,19 @@ export class TableHost {
     if (this.undoing) {
       let log = true;
       const touched = this.touched;
-      if (touched !== undefined) {
+      const n0 = this.undoLen;
+      if (n0 !== 0 && this.undoLog[n0 - 2] === key && this.undoLog[n0 - 3] === id) {
+        log = false; // the same key again: the last entry holds what it was before
+      } else if (touched !== undefined) {
         let keys = touched.get(id);
         if (keys === undefined) touched.set(id, (keys = new Set()));
         if (keys.has(key)) log = false; // the log already holds what this key was before the compute
         else keys.add(key);
       }
-      const bytes = UNDO_ENTRY + (old === undefined ? 0 : entryCost(key, old));
-      if (log && touched === undefined && this.undoBytes + bytes > this.limits.computeBytes && this.undoLen !== 0) {
+      const bytes = undoCost(old);
+      if (log && touched === undefined && this.undoBytes + bytes > this.limits.computeBytes && n0 !== 0) {
         // Before refusing, keep only the first write of each key: the rewrites may be what fills it.
-        this.compactUndo();
+        this.compactUndo(true);
         const keys = (this.touched as unknown as Map<number, Set<HostKey>>).get(id);
         if (keys?.has(key)) log = false;
         else if (keys) keys.add(key);
@@ -248,7 +259,7 @@ export class TableHost {
         u[n + 1] = key;
         u[n + 2] = old;
         this.undoLen = n + 3;
-        if (this.touched === undefined && n + 3 >= UNDO_COMPACT) this.compactUndo();
+        if (this.touched === undefined && n + 3 >= this.compactAt) this.compactUndo(false);
       }
     }
     this.entryBytes += delta;
@@ -268,8 +279,9 @@ export class TableHost {
   }
 
   // Keeps only the first write of each key in the undo log (what the key held before the
-  // compute); from now on the compute logs each key once.
-  private compactUndo(): void {
+  // compute). From then on the compute logs each key once, when `always` or when most of the log
+  // was rewrites; else the next compaction waits for twice the size.
+  private compactUndo(always: boolean): void {
     const u = this.undoLog;
     const touched = new Map<number, Set<HostKey>>();
     let w = 0;
@@ -286,12 +298,17 @@ export class TableHost {
       u[w + 1] = key;
       u[w + 2] = old;
       w += 3;
-      bytes += UNDO_ENTRY + (old === undefined ? 0 : entryCost(key, old));
+      bytes += undoCost(old);
     }
     u.fill(undefined, w, this.undoLen);
+    const before = this.undoLen;
     this.undoLen = w;
     this.undoBytes = bytes;
-    this.touched = touched;
+    if (always || w * 2 < before) {
+      this.touched = touched;
+    } else {
+      this.compactAt = Math.max(this.compactAt, w) * 2; // mostly distinct keys: no per-write bookkeeping
+    }
   }
 
   // Records that `key` changed from `old` to `value`: an entry while it differs from the saved value.
@@ -315,6 +332,7 @@ export class TableHost {
     this.undoLen = 0;
     this.undoBytes = 0;
     this.touched = undefined;
+    this.compactAt = UNDO_COMPACT;
     this.refusal = undefined;
     this.entryBytesAtBegin = this.entryBytes;
     if (this.dirtyLog.length !== 0) this.dirtyLog.length = 0;
