@@ -105,7 +105,7 @@ describe('host quotas', () => {
   });
 
   it('limits.computeBytes bounds the undo log; rewriting one key a million times holds almost nothing', async () => {
-    const lua = await Lua.create({ limits: { computeBytes: 150_000 } });
+    const lua = await Lua.create({ limits: { computeBytes: 120_000 } });
     lua.compute('for i = 1, 1000 do _home[i] = string.rep("v", 100) end');
     lua.compute('for n = 1, 1000000 do _home.k = n end');
     expect(lua.stats().computeBytes).toBeLessThan(1000);
@@ -113,7 +113,7 @@ describe('host quotas', () => {
     expect(lua.stats().computeBytes).toBeLessThan(100_000);
     let error: unknown;
     try {
-      lua.compute('for i = 1, 1000 do _home[i] = i end'); // 1000 old values of ~185 bytes each to keep
+      lua.compute('for i = 1, 1000 do _home[i] = i end'); // 1000 old strings of ~145 bytes each to keep
     } catch (e) {
       error = e;
     }
@@ -168,10 +168,10 @@ describe('host quotas', () => {
     expect(tables.stats().tables).toBe(3);
     expect(() => tables.compute('_home.c = { 3 }')).toThrow(expect.objectContaining({ kind: 'quota' }));
     expect(tables.stats().tables).toBe(3);
-    // computeBytes: each first write of a key logs 32 bytes plus the old entry it replaces.
+    // computeBytes: each first write of a key logs 24 bytes, plus the old value when it is a string.
     const log = await Lua.create();
     log.compute('for i = 1, 10 do _home[i] = i end');
-    const perKey = 32 + 8 + 8 + 40; // log entry, integer key, integer value (8 each as host numbers), overhead
+    const perKey = 24; // a log entry of three slots; the old integer lives in its slot
     const fits = await Lua.create({ limits: { computeBytes: 10 * perKey }, store: await saved(log) });
     fits.compute('for i = 1, 10 do _home[i] = -i end');
     expect(fits.stats().computeBytes).toBe(10 * perKey);
