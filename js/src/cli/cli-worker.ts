@@ -6,8 +6,7 @@ import { luaRelease } from '../abi/abi.js';
 import { LuaError } from '../errors.js';
 import { Lua } from '../vm/lua.js';
 import type { LuaFunctionHandle } from '../vm/interop.js';
-import type { ChangeBatch, Store, TablesState } from '../stores/types.js';
-import { errorFromWire, errorToWire, packBatch, transferOf, unpackState } from '../worker/protocol.js';
+import { errorToWire, MessageStore } from '../worker/protocol.js';
 import { replChunk, RUNNER_CHUNK } from './chunks.js';
 import { BrokenPipeError, readSome, writeAll } from './fdio.js';
 import { ModuleFinder } from './modules.js';
@@ -17,37 +16,6 @@ if (!parentPort) throw new Error('lua-home: cli-worker.js runs only as the CLI\'
 const port = parentPort;
 const post = (m: FromCliWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 let exitCode: number | undefined; // set by os.exit
-
-/** The main thread's store, seen from here: each load and save is a message. */
-class ParentStore implements Store {
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-
-  private ask(message: FromCliWorker & { kind: 'store' }, transfer?: ArrayBuffer[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.waiting.set(message.id, { resolve, reject });
-      post(message, transfer);
-    });
-  }
-
-  answer(message: Extract<ToCliWorker, { kind: 'store' }>): void {
-    const w = this.waiting.get(message.id);
-    this.waiting.delete(message.id);
-    if (message.ok) w?.resolve(message.value && unpackState(message.value));
-    else w?.reject(errorFromWire(message.error));
-  }
-
-  load(): Promise<TablesState | undefined> {
-    return this.ask({ kind: 'store', id: this.next++, op: 'load' }) as Promise<TablesState | undefined>;
-  }
-
-  async save(batch: ChangeBatch): Promise<void> {
-    const packed = packBatch(batch);
-    await this.ask({ kind: 'store', id: this.next++, op: 'save', batch: packed }, transferOf(packed));
-  }
-
-  async close(): Promise<void> {} // the main thread owns the store
-}
 
 // Output that cannot be written (the reader went away) stops the program, as SIGPIPE stops lua.
 // After os.exit nothing more is written: the chunk only unwinds (a pcall around os.exit lets it
@@ -70,7 +38,7 @@ function jobError(e: unknown): JobError {
   return { message: e.message, traceback: e.kind === 'syntax' ? '' : e.traceback, kind: e.kind };
 }
 
-const store = new ParentStore();
+const store = new MessageStore(post); // the main thread owns the store
 let lua: Lua | undefined;
 
 let runner: LuaFunctionHandle | undefined; // RUNNER_CHUNK's function

@@ -1,5 +1,5 @@
 // The messages between the CLI (main thread) and the worker thread that runs its Lua VM.
-import type { PackedBatch, PackedState, WireError } from '../worker/protocol.js';
+import type { StoreAnswer, StoreRequest, WireError } from '../worker/protocol.js';
 
 /** How the worker makes its VM. */
 export interface CliWorkerInit {
@@ -38,13 +38,11 @@ export type JobResult =
 export type ToCliWorker =
   | { kind: 'create'; init: CliWorkerInit }
   | { kind: 'job'; id: number; job: Job }
-  | { kind: 'store'; id: number; ok: true; value?: PackedState }
-  | { kind: 'store'; id: number; ok: false; error: WireError };
+  | StoreAnswer;
 
 export type FromCliWorker =
   | { kind: 'created'; release: string }
   | { kind: 'failed'; error: WireError }
   | { kind: 'done'; id: number; result: JobResult }
-  | { kind: 'store'; id: number; op: 'load' }
-  | { kind: 'store'; id: number; op: 'save'; batch: PackedBatch }
+  | StoreRequest
   | { kind: 'broken-pipe' };

@@ -4,7 +4,7 @@ import type { HostLimits } from '../host/limits.js';
 import { LuaFloat, LuaFunction, TABLE_REF } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
 import type { LuaStats } from '../vm/lua.js';
-import type { Change, ChangeBatch, TablesState } from '../stores/types.js';
+import type { Change, ChangeBatch, Store, TablesState } from '../stores/types.js';
 
 /** What the worker is asked to do: a method of its Lua VM, or of one of its tables. */
 export type Op =
@@ -29,20 +29,64 @@ export interface WorkerInit {
   outputLimit?: number;
 }
 
+/** A worker's store request to its parent (the store lives in the parent's thread). */
+export type StoreRequest =
+  | { kind: 'store'; id: number; op: 'load' }
+  | { kind: 'store'; id: number; op: 'save'; batch: PackedBatch };
+/** The parent's answer to a StoreRequest. */
+export type StoreAnswer =
+  | { kind: 'store'; id: number; ok: true; value?: PackedState }
+  | { kind: 'store'; id: number; ok: false; error: WireError };
+
 /** Parent to worker. */
 export type ToWorker =
   | { kind: 'create'; init: WorkerInit }
   | { kind: 'call'; id: number; call: Op }
-  | { kind: 'store'; id: number; ok: true; value?: PackedState }
-  | { kind: 'store'; id: number; ok: false; error: WireError };
+  | StoreAnswer;
 
 /** Worker to parent. */
 export type FromWorker =
   | { kind: 'created'; homeId: number }
   | { kind: 'reply'; id: number; ok: true; value: unknown }
   | { kind: 'reply'; id: number; ok: false; error: WireError }
-  | { kind: 'store'; id: number; op: 'load' }
-  | { kind: 'store'; id: number; op: 'save'; batch: PackedBatch };
+  | StoreRequest;
+
+/**
+ * The parent's store, seen from a worker (a LuaWorker's or the CLI's): each load and save is a
+ * message; the parent owns the store, so closing it here does nothing.
+ */
+export class MessageStore implements Store {
+  private next = 1;
+  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+
+  constructor(private readonly post: (message: StoreRequest, transfer?: ArrayBuffer[]) => void) {}
+
+  private ask(message: StoreRequest, transfer?: ArrayBuffer[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(message.id, { resolve, reject });
+      this.post(message, transfer);
+    });
+  }
+
+  /** Settles the request a StoreAnswer answers. */
+  answer(message: StoreAnswer): void {
+    const w = this.waiting.get(message.id);
+    this.waiting.delete(message.id);
+    if (message.ok) w?.resolve(message.value && unpackState(message.value));
+    else w?.reject(errorFromWire(message.error));
+  }
+
+  load(): Promise<TablesState | undefined> {
+    return this.ask({ kind: 'store', id: this.next++, op: 'load' }) as Promise<TablesState | undefined>;
+  }
+
+  async save(batch: ChangeBatch): Promise<void> {
+    const packed = packBatch(batch);
+    await this.ask({ kind: 'store', id: this.next++, op: 'save', batch: packed }, transferOf(packed));
+  }
+
+  async close(): Promise<void> {}
+}
 
 export type { LuaStats };
 

@@ -2,9 +2,8 @@
 // whose store is the LuaWorker's own, reached through messages. It uses no Node built-in but
 // worker_threads' parentPort, imported on Node only.
 import { Lua, TableView } from '../vm/lua.js';
-import type { ChangeBatch, Store, TablesState } from '../stores/types.js';
 import {
-  codecSpecial, errorFromWire, errorToWire, FromWorker, fromWire, markers, Op, packBatch, ToWorker, toWire, transferOf, unpackState,
+  codecSpecial, errorToWire, FromWorker, fromWire, markers, MessageStore, Op, ToWorker, toWire,
 } from './protocol.js';
 
 interface Port {
@@ -27,42 +26,9 @@ async function parentPort(): Promise<Port> {
   return { post: (m, transfer) => scope.postMessage(m, transfer ?? []), listen: (h) => scope.addEventListener('message', (e) => h(e.data as ToWorker)) };
 }
 
-/** The LuaWorker's store, seen from the worker: each load and save is a message to it. */
-class ParentStore implements Store {
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-
-  constructor(private readonly port: Port) {}
-
-  private ask(message: FromWorker & { kind: 'store' }, transfer?: ArrayBuffer[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.waiting.set(message.id, { resolve, reject });
-      this.port.post(message, transfer);
-    });
-  }
-
-  answer(message: Extract<ToWorker, { kind: 'store' }>): void {
-    const w = this.waiting.get(message.id);
-    this.waiting.delete(message.id);
-    if (message.ok) w?.resolve(message.value && unpackState(message.value));
-    else w?.reject(errorFromWire(message.error));
-  }
-
-  load(): Promise<TablesState | undefined> {
-    return this.ask({ kind: 'store', id: this.next++, op: 'load' }) as Promise<TablesState | undefined>;
-  }
-
-  async save(batch: ChangeBatch): Promise<void> {
-    const packed = packBatch(batch);
-    await this.ask({ kind: 'store', id: this.next++, op: 'save', batch: packed }, transferOf(packed));
-  }
-
-  async close(): Promise<void> {} // the LuaWorker's caller owns the store
-}
-
 async function main(): Promise<void> {
   const port = await parentPort();
-  const store = new ParentStore(port);
+  const store = new MessageStore((m, transfer) => port.post(m, transfer));
   let lua: Lua | undefined;
 
   const out = (v: unknown) => toWire(v, (x) => (x instanceof TableView ? markers.table(x.id) : codecSpecial(x)));
