@@ -53,13 +53,26 @@ static uint32_t read_u32(const uint8_t* p) {
   __builtin_trap();
 }
 
+constexpr uint32_t kSeekCursor = 0xffffffff;  // a request that starts after the key it carries
+constexpr int32_t kNoSuchKey = -4;            // the answer when that key is absent
+
 // Fetches the next page into the iterator at stack index idx (which may be replaced by a
-// larger one). Returns the iterator.
-static Iter* fetch_page(lua_State* L, int idx) {
+// larger one). Returns the iterator. With `seek` (key bytes), the first page starts just after
+// that key; returns nullptr when the host cannot seek (it then answered -1).
+static Iter* fetch_page(lua_State* L, int idx, const Bytes* seek = nullptr) {
   Iter* it = static_cast<Iter*>(lua_touserdata(L, idx));
   for (int attempt = 0;; ++attempt) {
     memcpy(it->page(), &it->cursor, 4);
+    if (seek) {
+      uint32_t cursor = kSeekCursor, len = uint32_t(seek->size());
+      if (it->cap < 8 + len) return nullptr;
+      memcpy(it->page(), &cursor, 4);
+      memcpy(it->page() + 4, &len, 4);
+      memcpy(it->page() + 8, seek->data(), len);
+    }
     int32_t n = js_ext_table_keys(it->id, it->page(), it->cap);
+    if (seek && n == kNoSuchKey) luaL_error(L, "invalid key to 'next'");
+    if (seek && n == -1) return nullptr;  // a host without seeking: the caller walks instead
     if (n < 0) {
       g_vm.host_failed = true;
       luaL_error(L, "the host failed to list the keys of external table %I (js_ext_table_keys "
@@ -208,7 +221,15 @@ int ext_next(lua_State* L, uint32_t id, int key) {
   }
   new_iter(L, id, kKeysPageBytes);
   int iter = lua_gettop(L);
-  if (!lua_isnil(L, key)) {  // an arbitrary key: find it from the start (O(n), as documented)
+  bool found_by_host = false;
+  int kt = lua_type(L, key);
+  if ((kt == LUA_TNUMBER && lua_tonumber(L, key) == lua_tonumber(L, key)) || kt == LUA_TSTRING || kt == LUA_TBOOLEAN) {
+    // An arbitrary key: the host starts a traversal just after it, without walking the table.
+    Bytes k(L);
+    encode_key(L, key, k);
+    found_by_host = fetch_page(L, iter, &k) != nullptr;
+  }
+  if (!lua_isnil(L, key) && !found_by_host) {  // a host that cannot seek: find it from the start
     for (;;) {
       lh_charge(L, 4);  // 4 steps per key passed: the search is charged (docs/ABI.md, "Steps")
       iter_step(L, iter, false);  // pushes the next key, or nil at the end

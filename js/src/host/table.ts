@@ -172,6 +172,29 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
   arrCount = 0;
   /** @internal Every other key. */
   map = new Map<HostKey, HostValue>();
+  // The position of each key of `map` in its order, made on the first `next` from a given key
+  // (KeyCursor.seekAfter) and kept up as keys come and go, so that no seek walks the table.
+  private index: MapIndex | undefined = undefined;
+
+  /** @internal The index of `map`'s keys (made on first use). */
+  mapIndex(): MapIndex {
+    let index = this.index;
+    if (index === undefined || index.map !== this.map) {
+      const order = [...this.map.keys()];
+      index = { map: this.map, order, pos: new Map(order.map((k, i) => [k, i])) };
+      this.index = index;
+    }
+    return index;
+  }
+
+  // A key entered `map` (at the end of its order).
+  private indexAdd(k: HostKey): void {
+    const index = this.index as MapIndex;
+    if (index.map !== this.map) return;
+    index.pos.set(k, index.order.length);
+    index.order.push(k);
+    if (index.order.length > 2 * this.map.size + 64) this.index = undefined; // mostly gone: made again
+  }
 
   /** A table holding the entries of a Map from latin1 keys to value bytes. */
   static from(entries: Iterable<[string, Uint8Array]>): HostTable {
@@ -204,7 +227,7 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
       if (k === n + 1 && (this.map.size === 0 || !this.map.has(k))) {
         if (this.arrCount * 2 < n && n >= ARRAY_MIN_SPARSE) {
           this.dissolve();
-          this.map.set(k, v);
+          this.map.set(k, v); // (a new Map: its index is made again when a seek needs it)
           return undefined;
         }
         arr.push(v);
@@ -216,6 +239,7 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
     const old = this.map.get(k);
     if (old === undefined && isSparse(this)) this.dissolve();
     this.map.set(k, v);
+    if (old === undefined && this.index !== undefined) this.indexAdd(k);
     return old;
   }
 
@@ -235,7 +259,10 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
       return old;
     }
     const old = this.map.get(k);
-    if (old !== undefined) this.map.delete(k);
+    if (old !== undefined) {
+      this.map.delete(k);
+      this.index?.pos.delete(k);
+    }
     return old;
   }
 
@@ -270,6 +297,7 @@ export class HostTable implements Iterable<[string, Uint8Array]> {
       const v = this.map.get(k);
       if (v === undefined) return;
       this.map.delete(k);
+      this.index?.pos.delete(k);
       arr.push(v);
       this.arrCount++;
     }
@@ -354,17 +382,60 @@ function isSparse(t: HostTable): boolean {
  * one Map iterator at most, which `anchor()` moves onto the Map's current storage (a live
  * iterator otherwise keeps every older storage of a Map rehashed since alive).
  */
+/** The order of a Map's keys and each key's position in it (stale slots have no position). */
+export interface MapIndex {
+  map: Map<HostKey, HostValue>;
+  order: HostKey[];
+  pos: Map<HostKey, number>;
+}
+
 export class KeyCursor {
   private i = 0;
   private map: Map<HostKey, HostValue> | undefined; // the Map `rest` walks
   private rest: Iterator<HostKey> | undefined;
+  private snap: MapIndex | undefined; // after seekAfter into the Map: its index, walked from snapAt
+  private snapAt = 0;
   private ahead: HostKey[] | undefined; // keys `anchor()` read ahead, in order
   private aheadAt = 0;
 
   constructor(readonly table: HostTable) {}
 
+  /**
+   * Places the cursor just after key `k` (next(t, k) from any key), without walking the table:
+   * the array part by position, the Map through its index. False when the table has no such key.
+   */
+  seekAfter(k: HostKey): boolean {
+    const t = this.table;
+    if (typeof k === 'number' && k >= 1 && k <= t.arr.length) {
+      if (t.arr[k - 1] === undefined) return false;
+      this.i = k;
+      return true;
+    }
+    if (!t.map.has(k)) return false;
+    const index = t.mapIndex();
+    const at = index.pos.get(k) as number;
+    this.i = t.arr.length;
+    this.map = t.map;
+    this.rest = NO_KEYS; // the Map is walked through the index instead
+    this.snap = index;
+    this.snapAt = at + 1;
+    return true;
+  }
+
   /** The next key, or undefined at the end. */
   next(): HostKey | undefined {
+    const snap = this.snap;
+    if (snap !== undefined) {
+      const { order, pos } = snap;
+      while (this.snapAt < order.length) {
+        const at = this.snapAt++;
+        const k = order[at];
+        if (pos.get(k) === at && this.table.getKey(k) !== undefined) return k; // else gone or moved
+      }
+      this.snap = undefined;
+      this.finish();
+      return undefined;
+    }
     if (this.rest === undefined) {
       const arr = this.table.arr;
       while (this.i < arr.length) {
@@ -391,12 +462,13 @@ export class KeyCursor {
    * reorganised it: Lua leaves such a traversal undefined), which must then not be kept alive.
    */
   get valid(): boolean {
+    if (this.snap !== undefined) return this.snap.map === this.table.map;
     return this.map === undefined || this.map === this.table.map || this.rest === NO_KEYS;
   }
 
   /** Moves the iterator onto the Map's current storage by reading one key ahead. */
   anchor(): void {
-    if (this.rest === undefined || this.map === undefined) return;
+    if (this.rest === undefined || this.map === undefined || this.snap !== undefined) return;
     const r = this.rest.next();
     if (r.done) {
       this.finish();

@@ -42,6 +42,10 @@ export function entryCost(key: HostKey, value: HostValue): number {
  */
 export const MAX_CURSORS = 256;
 
+/** The cursor of a keys request that starts after a given key; and the answer when it is absent. */
+const SEEK_CURSOR = 0xffffffff;
+const NO_SUCH_KEY = -4;
+
 /** Writes after which a compute's end moves the cursors onto their Maps' current storage. */
 const SWEEP_WRITES = 4096;
 
@@ -540,10 +544,21 @@ export class TableHost {
     const view = new DataView(m.buffer);
     let cursor = view.getUint32(buf, true);
     let state: Cursor | undefined;
-    if (cursor === 0) {
+    if (cursor === SEEK_CURSOR) {
+      // next(t, k) from any key: a new traversal that starts just after the key given (u32
+      // length, then its bytes), found without walking the table (docs/ABI.md).
+      const len = view.getUint32(buf + 4, true);
+      if (len > max - 8) return -1;
+      const table = this.tables.get(id) ?? new HostTable();
+      const keys = new KeyCursor(table);
+      if (!keys.seekAfter(keyAt(m, buf + 8, len))) return NO_SUCH_KEY;
+      state = { id, keys, pending: undefined };
+      cursor = this.nextCursor++;
+      if (this.nextCursor >= SEEK_CURSOR) this.nextCursor = 1;
+    } else if (cursor === 0) {
       state = { id, keys: new KeyCursor(this.tables.get(id) ?? new HostTable()), pending: undefined };
       cursor = this.nextCursor++;
-      if (this.nextCursor > 0xffffffff) this.nextCursor = 1;
+      if (this.nextCursor >= SEEK_CURSOR) this.nextCursor = 1;
     } else {
       state = this.cursors.get(cursor);
       if (!state) return -1; // unknown or expired
