@@ -243,11 +243,11 @@ export class TableHost {
       const bytes = undoCost(old);
       if (log && touched === undefined && this.undoBytes + bytes > this.limits.computeBytes && n0 !== 0) {
         // Before refusing, keep only the first write of each key: the rewrites may be what fills it.
-        this.compactUndo(true);
-        const keys = (this.touched as unknown as Map<number, Set<HostKey>>).get(id);
+        const logged = this.compactUndo(true);
+        const keys = logged.get(id);
         if (keys?.has(key)) log = false;
         else if (keys) keys.add(key);
-        else (this.touched as unknown as Map<number, Set<HostKey>>).set(id, new Set([key]));
+        else logged.set(id, new Set([key]));
       }
       if (log) {
         if (this.undoBytes + bytes > this.limits.computeBytes) {
@@ -285,7 +285,7 @@ export class TableHost {
   // Keeps only the first write of each key in the undo log (what the key held before the
   // compute). From then on the compute logs each key once, when `always` or when most of the log
   // was rewrites; else the next compaction waits for twice the size.
-  private compactUndo(always: boolean): void {
+  private compactUndo(always: boolean): Map<number, Set<HostKey>> {
     const u = this.undoLog;
     const touched = new Map<number, Set<HostKey>>();
     let w = 0;
@@ -313,6 +313,7 @@ export class TableHost {
     } else {
       this.compactAt = Math.max(this.compactAt, w) * 2; // mostly distinct keys: no per-write bookkeeping
     }
+    return touched;
   }
 
   // Records that `key` changed from `old` to `value`: an entry while it differs from the saved value.

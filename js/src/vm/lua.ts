@@ -957,7 +957,7 @@ export class Lua {
     let reply: Uint8Array;
     try {
       if (!promise) throw new Error(`the compute waits for an unknown promise ${id}`);
-      reply = answer(STATUS_OK, encodeReturned(await promise, this.passOptions));
+      reply = answerReturned(await promise, this.passOptions);
     } catch (e) {
       this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
       reply = thrownAnswer(e, this.passOptions);
@@ -1448,16 +1448,10 @@ function encodeOne(v: unknown, options: PassOptions): Uint8Array {
 }
 
 const NO_VALUES: unknown[] = [];
-// The answer (status 0, then the values) for what a host function returned.
+// The answer (status 0, then the values) for what a host function returned, or its promise
+// settled with: undefined is no value, multi(...) several.
 function answerReturned(v: unknown, options: PassOptions): Uint8Array {
   return encodeAnswer(STATUS_OK, v === undefined ? NO_VALUES : v instanceof Multiple ? v.values : [v], options);
-}
-
-// What a host function returned, for Lua: undefined is no value, multi(...) several.
-function encodeReturned(v: unknown, options: PassOptions): Uint8Array {
-  if (v === undefined) return new Uint8Array(4);
-  if (v instanceof Multiple) return encodePassed(v.values, options, 'result');
-  return encodePassed([v], options, 'result');
 }
 
 // What a host function threw, as Lua's error object: a message (errors) or the value itself.
