@@ -7,6 +7,7 @@
 #include "host_calls.h"
 #include "host_imports.h"
 #include "vm_state.h"
+#include "wire.h"
 
 namespace lh {
 
@@ -18,6 +19,32 @@ void channel_send(lua_State* L, const uint8_t* key, uint32_t key_len, const uint
     g_vm.host_failed = true;
     luaL_error(L, "the host failed a channel message (operation %d)", (int)key[0]);
   }
+}
+
+void channel_clock(lua_State* L) {
+  Vm& g = g_vm;
+  if (!(g.channel & kChannelClock) || !channel_on() || g.clock_read || !g.in_compute) return;
+  uint8_t op = kOpClock;
+  const uint8_t* a = g.get_scratch;
+  int32_t n = js_ext_table_get(kChannelId, &op, 1, g.get_scratch, kGetScratchBytes);
+  if (n == 17 && a[0] == kStatusOk) {
+    double unix_seconds, cpu_seconds;
+    memcpy(&unix_seconds, a + 1, 8);
+    memcpy(&cpu_seconds, a + 9, 8);
+    if (unix_seconds == unix_seconds) g.host_time = unix_seconds;  // NaN leaves it, as set_clock
+    if (cpu_seconds == cpu_seconds) g.host_clock = cpu_seconds;
+    g.clock_read = true;
+    return;
+  }
+  if (!L) return;
+  g.host_failed = true;
+  uint32_t len;
+  if (n >= 6 && uint32_t(n) <= kGetScratchBytes && a[0] == kStatusError && a[1] == kTagString &&
+      (memcpy(&len, a + 2, 4), len == uint32_t(n) - 6)) {
+    lua_pushlstring(L, reinterpret_cast<const char*>(a + 6), len);
+    luaL_error(L, "the host failed to give the clock: %s", lua_tostring(L, -1));
+  }
+  luaL_error(L, "the host failed to give the clock");
 }
 
 const uint8_t* channel_take(lua_State* L, Bytes& out, uint32_t want) {

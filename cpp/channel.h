@@ -21,6 +21,7 @@ enum ChannelOp : uint8_t {
   kOpSource = 0x06,  // get: a piece of a source the host serves (module or code), from an offset
   kOpResult = 0x07,  // set: a piece of the results of a compute or call too large for the buffer
   kOpRelease = 0x08, // set: the VM dropped its last reference to host function id (informational)
+  kOpClock = 0x09,   // get: the clock, at its first reading in a compute (kChannelClock)
 };
 
 enum ChannelStatus : uint8_t {
@@ -39,8 +40,15 @@ const uint8_t* channel_take(lua_State* L, Bytes& out, uint32_t want);
 // Channel options (set_host_channel's argument).
 constexpr uint32_t kChannelOn = 1;          // the host implements the channel
 constexpr uint32_t kChannelLineOutput = 2;  // flush stdout at every line (a terminal)
+constexpr uint32_t kChannelClock = 4;       // the host answers kOpClock (else set_clock's clock)
 
 bool channel_on();
+
+// The clock of the running compute: a host that answers clock requests is asked at the first
+// reading in each compute (the clock then stays put until the compute ends); else, or outside a
+// compute, the clock stays what set_clock gave. A failed request raises a Lua error on L (with
+// the host's message when it gave one); with no L, it leaves the clock as it was.
+void channel_clock(lua_State* L);
 
 // A one-way message: key = op and header, value = bytes. A failure raises a Lua error.
 void channel_send(lua_State* L, const uint8_t* key, uint32_t key_len, const uint8_t* value,

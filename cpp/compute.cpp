@@ -361,6 +361,7 @@ void begin(lua_State* L, bool async) {
   g.async = async;
   g.host_failed = false;
   g.last_error = kErrorNone;
+  g.clock_read = false;
   lua_pushnil(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
   output_begin();

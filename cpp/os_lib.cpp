@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "channel.h"
 #include "vm_state.h"
 
 namespace lh {
@@ -191,13 +192,16 @@ lua_Integer get_field(lua_State* L, const char* k, lua_Integer def, lua_Integer 
   return def;
 }
 
-lua_Integer host_now() { return lua_Integer(floor(g_vm.host_time)); }
+lua_Integer host_now(lua_State* L) {
+  channel_clock(L);
+  return lua_Integer(floor(g_vm.host_time));
+}
 
 }  // namespace
 
 static int os_time(lua_State* L) {
   if (lua_isnoneornil(L, 1)) {
-    lua_pushinteger(L, host_now());
+    lua_pushinteger(L, host_now(L));
     return 1;
   }
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -220,7 +224,7 @@ static int os_time(lua_State* L) {
 
 static int os_date(lua_State* L) {
   const char* f = luaL_optstring(L, 1, "%c");
-  lua_Integer t = luaL_opt(L, luaL_checkinteger, 2, host_now());
+  lua_Integer t = luaL_opt(L, luaL_checkinteger, 2, host_now(L));
   if (*f == '!') ++f;  // the sandbox has no local time zone: always UTC
   Civil c = civil_from_time(t);
   if (strcmp(f, "*t") == 0) {
@@ -236,6 +240,7 @@ static int os_date(lua_State* L) {
 }
 
 static int os_clock(lua_State* L) {
+  channel_clock(L);
   lua_pushnumber(L, g_vm.host_clock);
   return 1;
 }
@@ -258,9 +263,13 @@ void open_os(lua_State* L) {
 }  // namespace lh
 
 extern "C" time_t lh_time(time_t* t) {
+  lh::channel_clock(nullptr);  // no Lua error from here: a failed request leaves the clock
   time_t now = (time_t)floor(lh::g_vm.host_time);
   if (t) *t = now;
   return now;
 }
 
-extern "C" clock_t lh_clock(void) { return (clock_t)(lh::g_vm.host_clock * CLOCKS_PER_SEC); }
+extern "C" clock_t lh_clock(void) {
+  lh::channel_clock(nullptr);
+  return (clock_t)(lh::g_vm.host_clock * CLOCKS_PER_SEC);
+}

@@ -78,6 +78,56 @@ describe('the clock', () => {
     expect(fresh.run('local a, c = os.time(), os.clock() for i = 1, 1e5 do end return os.time() - a, os.clock() - c')).toEqual([0n, 0]);
   });
 
+  it('with channel flag 4, is asked of the host (op 9) once per compute, at its first reading', () => {
+    let asks = 0;
+    let answer: (mem: Uint8Array, at: number) => number = () => -1;
+    const fresh = RawHost.create({
+      overrides: {
+        js_ext_table_get(id, kp, kl, vp, max) {
+          if (id !== 0) return fresh.js_ext_table_get(id, kp, kl, vp, max);
+          if (fresh.mem[kp] !== 9 || kl !== 1) return -1;
+          asks++;
+          return answer(fresh.mem, vp);
+        },
+      },
+    });
+    const clock = (unix: number, cpu: number) => (mem: Uint8Array, at: number) => {
+      const v = new DataView(mem.buffer, at);
+      v.setUint8(0, 0);
+      v.setFloat64(1, unix, true);
+      v.setFloat64(9, cpu, true);
+      return 17;
+    };
+    const exports = fresh.exports as unknown as { set_host_channel(flags: number): void };
+    fresh.exports.set_clock(5, 1);
+    exports.set_host_channel(1); // without flag 4: set_clock's clock, no request
+    expect(fresh.run('return os.time(), os.clock()')).toEqual([5n, 1]);
+    expect(asks).toBe(0);
+    exports.set_host_channel(1 | 4);
+    answer = clock(1700000000.5, 2.5);
+    expect(fresh.run('return 1')).toEqual([1n]);
+    expect(asks).toBe(0); // never read: never asked
+    expect(fresh.run('local a = os.time() return a, os.clock(), os.date("!%H:%M:%S"), os.time()')).toEqual([
+      1700000000n, 2.5, utf8('22:13:20'), 1700000000n,
+    ]);
+    expect(asks).toBe(1); // once for the compute
+    answer = clock(NaN, 7); // NaN leaves that part
+    expect(fresh.run('return os.time(), os.clock()')).toEqual([1700000000n, 7]);
+    expect(asks).toBe(2);
+    answer = (mem, at) => { // an error value: a codec string
+      const message = utf8('no clock today');
+      mem[at] = 1;
+      mem[at + 1] = 4;
+      new DataView(mem.buffer).setUint32(at + 2, message.length, true);
+      mem.set(message, at + 6);
+      return 6 + message.length;
+    };
+    expect(fresh.fail('return os.time()')).toMatchObject({ kind: 6, message: expect.stringMatching(/the host failed to give the clock: no clock today$/) });
+    answer = () => -2;
+    expect(fresh.fail('return os.clock()')).toMatchObject({ kind: 6, message: expect.stringMatching(/the host failed to give the clock$/) });
+    expect(fresh.run('return pcall(os.date)')[0]).toBe(false); // a Lua error pcall catches
+  });
+
   it('os.time(t) and os.difftime work in UTC', () => {
     expect(h.run('return os.time({year = 2000, month = 1, day = 1, hour = 0}), os.difftime(10, 3), os.date("!%H:%M", 3600 * 5 + 60 * 7)')).toEqual([
       946684800n, 7, utf8('05:07'),

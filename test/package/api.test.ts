@@ -1,6 +1,6 @@
 // The Lua class: every method, every error kind, table views, clock and seed, and the exact
 // value mapping between Lua and JavaScript (README, "Values between Lua and JavaScript").
-import { Lua, LuaClosedError, LuaError, LuaFloat, LuaFunction, TableView } from '../../js/src/node';
+import { Lua, LuaClosedError, LuaError, LuaFloat, LuaFunction, LuaFunctionHandle, TableView } from '../../js/src/node';
 
 function kindOf(f: () => unknown): string {
   try {
@@ -145,6 +145,19 @@ describe('clock and random seed reach the VM', () => {
     expect(lua.compute('return os.time()').value).toBe(1000);
     now = 2000.5;
     expect(lua.compute('return os.time()').value).toBe(2000);
+  });
+
+  it('a clock function is read once per compute, at its first reading, and only then', async () => {
+    let reads = 0;
+    const lua = await Lua.create({ clock: () => 1000 + ++reads });
+    expect(lua.compute('return 1 + 1').value).toBe(2);
+    expect(reads).toBe(0); // a compute that never reads the clock never asks for it
+    const r = lua.compute('local a = os.time() local b = os.date("!%S") local c = os.time() return a, b, c, os.clock()');
+    expect(r.values).toEqual([1001, '41', 1001, 0]); // the clock does not move during a compute
+    expect(reads).toBe(1);
+    const f = lua.compute('return function() return os.time() end').value as LuaFunctionHandle;
+    expect(f.call().value).toBe(1002); // a call is a compute of its own
+    expect(f.call().value).toBe(1003);
   });
 
   it('real time by default', async () => {

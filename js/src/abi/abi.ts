@@ -25,6 +25,8 @@ export const SUSPENDED = -2147483648;
 /** set_host_channel's flags. */
 export const CHANNEL_ON = 1;
 export const CHANNEL_LINE_OUTPUT = 2;
+/** The host answers clock requests (channel operation 9): the module asks at a compute's first reading. */
+export const CHANNEL_CLOCK = 4;
 /** run's and call's flags. */
 export const RUN_SERVED_CODE = 1;
 export const RUN_ASYNC = 2;

@@ -468,6 +468,16 @@ export const MAX_PASSED_DEPTH = 200;
  * `what` names the values in errors ("argument", "value").
  */
 export function encodePassed(values: readonly unknown[], options: PassOptions, what = 'argument', status = -1): Uint8Array {
+  return encodePassedInto(values, options, undefined, 0, 0, what, status) as Uint8Array;
+}
+
+/**
+ * Encodes as encodePassed does, straight into `into` at `at` when the bytes fit in `room`: then
+ * their length; else (or with no `into`) a copy of them. A call's arguments go into the module's
+ * memory this way, with no allocation.
+ */
+export function encodePassedInto(values: readonly unknown[], options: PassOptions, into: Uint8Array | undefined, at: number,
+  room: number, what = 'argument', status = -1): number | Uint8Array {
   // One writer serves every call (a host function's answer is encoded thousands of times a
   // second); a nested use (a getter that computes) gets its own.
   const w = shared.busy ? new PassWriter() : shared;
@@ -475,8 +485,11 @@ export function encodePassed(values: readonly unknown[], options: PassOptions, w
   try {
     if (status >= 0) w.byte(status);
     w.u32(values.length);
-    for (let i = 0; i < values.length; i++) w.value(values[i], 0, () => `${what} #${i + 1}`, undefined);
-    return w.bytes();
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (!w.scalar(v)) w.value(v, 0, () => `${what} #${i + 1}`, undefined);
+    }
+    return into && w.length <= room ? w.copyTo(into, at) : w.bytes();
   } finally {
     w.busy = false;
   }
@@ -506,6 +519,19 @@ class PassWriter {
   /** A copy of what was written (the writer is used again). */
   bytes(): Uint8Array {
     return this.buf.slice(0, this.at);
+  }
+
+  get length(): number {
+    return this.at;
+  }
+
+  /** Copies what was written into `into` at `at`; its length. */
+  copyTo(into: Uint8Array, at: number): number {
+    const n = this.at;
+    const buf = this.buf;
+    if (n <= 64) for (let i = 0; i < n; i++) into[at + i] = buf[i];
+    else into.set(buf.subarray(0, n), at);
+    return n;
   }
 
   byte(b: number): void {
@@ -542,8 +568,8 @@ class PassWriter {
     this.at += 5;
   }
 
-  value(v: unknown, depth: number, path: Path, open: Set<object> | undefined): void {
-    // The usual scalars, written in place.
+  /** The usual scalars (numbers, short ASCII strings, nil, booleans), written in place; false for others. */
+  scalar(v: unknown): boolean {
     if (typeof v === 'number') {
       this.room(9);
       const at = this.at;
@@ -552,12 +578,11 @@ class PassWriter {
         this.view.setInt32(at + 1, v | 0, true); // the low 32 bits (two's complement)
         this.view.setInt32(at + 5, Math.floor(v / 4294967296), true);
       } else {
-        if (Number.isNaN(v) && depth > 0 && pathText(path).endsWith('(key)')) throw new TypeError(`${pathText(path)}: NaN cannot be a Lua table key`);
         this.buf[at] = TAG_FLOAT;
         this.view.setFloat64(at + 1, v, true);
       }
       this.at = at + 9;
-      return;
+      return true;
     }
     if (typeof v === 'string' && v.length < 128) {
       this.room(5 + v.length);
@@ -565,27 +590,33 @@ class PassWriter {
       let i = 0;
       for (; i < v.length; i++) {
         const c = v.charCodeAt(i);
-        if (c > 0x7f) break;
+        if (c > 0x7f) return false;
         this.buf[at + 5 + i] = c;
       }
-      if (i === v.length) {
-        this.buf[at] = TAG_STRING;
-        this.view.setUint32(at + 1, v.length, true);
-        this.at = at + 5 + v.length;
-        return;
-      }
+      this.buf[at] = TAG_STRING;
+      this.view.setUint32(at + 1, v.length, true);
+      this.at = at + 5 + v.length;
+      return true;
     }
     if (v === undefined || v === null) {
       this.byte(TAG_NIL);
-      return;
+      return true;
     }
     if (typeof v === 'boolean') {
       this.room(2);
       this.buf[this.at] = TAG_BOOLEAN;
       this.buf[this.at + 1] = v ? 1 : 0;
       this.at += 2;
-      return;
+      return true;
     }
+    return false;
+  }
+
+  value(v: unknown, depth: number, path: Path, open: Set<object> | undefined): void {
+    if (typeof v === 'number' && Number.isNaN(v) && depth > 0 && pathText(path).endsWith('(key)')) {
+      throw new TypeError(`${pathText(path)}: NaN cannot be a Lua table key`);
+    }
+    if (this.scalar(v)) return;
     if (typeof v === 'function') {
       this.tagged(TAG_HOST_FUNCTION, this.options.hostFunction(v as (...args: never[]) => unknown, pathText(path)));
       return;

@@ -15,6 +15,7 @@ const OP_MODULE = 0x05;
 const OP_SOURCE = 0x06;
 const OP_RESULT = 0x07;
 const OP_RELEASE = 0x08;
+const OP_CLOCK = 0x09;
 
 export const STATUS_OK = 0;
 export const STATUS_ERROR = 1;
@@ -34,15 +35,21 @@ export interface ChannelHandlers {
   write(stream: number, bytes: Uint8Array): void;
   /** Up to `max` bytes of stdin; an empty array at its end. */
   read(max: number): Uint8Array;
-  /** Calls host function `id` with codec arguments; the answer (status byte first). */
-  call(id: number, args: Uint8Array): Uint8Array;
+  /**
+   * Calls host function `id` with the codec arguments at `mem[at, end)`; the answer (status byte
+   * first), either written at `mem[out]` when it fits in `room` bytes (then its length) or returned.
+   */
+  call(id: number, mem: Uint8Array, at: number, end: number, out: number, room: number): number | Uint8Array;
   /** The source of a module (`path`: package.path); the answer (status byte first). */
   module(name: string, path: string): Uint8Array;
   /** A piece of results too large for the I/O buffer. */
   result(piece: Uint8Array): void;
+  /** The clock for a compute: seconds since 1970 (os.time, os.date) and of processor time (os.clock). */
+  clock(): [unixSeconds: number, cpuSeconds: number];
 }
 
 const text = new TextDecoder();
+const textEncoder = new TextEncoder();
 
 export class HostChannel {
   private kept: Uint8Array | undefined;
@@ -129,15 +136,39 @@ export class HostChannel {
           answer.set(piece, 1);
           break;
         }
-        case OP_CALL:
-          answer = this.handlers.call(u32(1), mem.slice(keyPtr + 5, keyPtr + keyLen));
+        case OP_CALL: {
+          const written = this.handlers.call(u32(1), mem, keyPtr + 5, keyPtr + keyLen, valPtr, maxLen);
+          if (typeof written === 'number') return written;
+          answer = written;
           break;
+        }
         case OP_MODULE: {
           const n = u32(1);
           const name = text.decode(mem.subarray(keyPtr + 5, keyPtr + 5 + n));
           const path = text.decode(mem.subarray(keyPtr + 5 + n, keyPtr + keyLen));
           answer = this.handlers.module(name, path);
           break;
+        }
+        case OP_CLOCK: {
+          let clock: [number, number];
+          try {
+            clock = this.handlers.clock();
+          } catch (e) {
+            // The module raises a Lua error with this message (status 1, one codec string).
+            const message = textEncoder.encode(e instanceof Error ? e.message : String(e)).subarray(0, 1000);
+            answer = new Uint8Array(6 + message.length);
+            answer[0] = STATUS_ERROR;
+            answer[1] = 0x04; // the codec's string tag
+            new DataView(answer.buffer).setUint32(2, message.length, true);
+            answer.set(message, 6);
+            break;
+          }
+          if (maxLen < 17) return -3;
+          const view = new DataView(mem.buffer, valPtr, 17);
+          view.setUint8(0, STATUS_OK);
+          view.setFloat64(1, clock[0], true);
+          view.setFloat64(9, clock[1], true);
+          return 17;
         }
         case OP_SOURCE: {
           const source = this.sources.get(u32(1));

@@ -1,12 +1,12 @@
 // The friendly VM: `Lua.create`, `compute`, typed results, and JavaScript access to _home.
 import {
-  BUFFER_SIZE, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
+  BUFFER_SIZE, CHANNEL_CLOCK, CHANNEL_LINE_OUTPUT, CHANNEL_ON, ERROR_KIND_CODES, LuaWasmExports, luaWasmExports, MAX_CODE_BYTES, RUN_ASYNC,
   RUN_KEPT_ARGS, RUN_LOAD_ONLY, RUN_NAMED, RUN_SERVED_CODE, SUSPENDED,
 } from '../abi/abi.js';
 import { answer, ChannelHandlers, HostChannel, pending, STATUS_ABSENT, STATUS_ERROR, STATUS_KEPT, STATUS_OK, STATUS_RAISE } from './channel.js';
 import { LuaFunctionHandle, Multiple, OutputSink, StdinSource, toSink, toStdin } from './interop.js';
 import {
-  decodeKey, decodeValue, decodeValues, encodeAnswer, encodePassed, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
+  decodeKey, decodeValue, decodeValues, encodePassed, encodePassedInto, encodeScalar, externalRef, fromLatin1, hostKey, isPlainObject, isWellFormed,
   LuaValue, PassOptions, referencedTable, TABLE_REF, TAG_CHANNEL, TableRef,
 } from '../codec/codec.js';
 import { LuaClosedError, LuaError, LuaErrorKind } from '../errors.js';
@@ -267,8 +267,11 @@ class Relay implements ChannelHandlers {
   lua: Lua | undefined;
   write(stream: number, bytes: Uint8Array) { (this.lua as Lua).channelWrite(stream, bytes); }
   read(max: number) { return (this.lua as Lua).channelRead(max); }
-  call(id: number, args: Uint8Array) { return (this.lua as Lua).channelCall(id, args); }
+  call(id: number, mem: Uint8Array, at: number, end: number, out: number, room: number) {
+    return (this.lua as Lua).channelCall(id, mem, at, end, out, room);
+  }
   module(name: string, path: string) { return (this.lua as Lua).channelModule(name, path); }
+  clock() { return (this.lua as Lua).channelClock(); }
   result(piece: Uint8Array) { (this.lua as Lua).channelResult(piece); }
 }
 
@@ -296,7 +299,6 @@ export class Lua {
   private readonly clock: (() => number) | undefined;
   private readonly fixedClock: boolean;
   private readonly started = Date.now();
-  private lastClock = -1;
   private buffer: number;
   // Views by id, held weakly: a view lives as long as its user keeps it.
   private views = new Map<number, WeakRef<TableView>>();
@@ -316,6 +318,7 @@ export class Lua {
     checkOptions(options);
     this.options = options;
     this.exports = exports;
+    this.memView = new Uint8Array(exports.memory.buffer);
     this.host = host;
     this.buffer = exports.get_buffer_ptr();
     const c = options.clock;
@@ -334,7 +337,7 @@ export class Lua {
   }
 
   private openChannel(): void {
-    this.exports.set_host_channel(CHANNEL_ON | (this.options.lineOutput ? CHANNEL_LINE_OUTPUT : 0));
+    this.exports.set_host_channel(CHANNEL_ON | CHANNEL_CLOCK | (this.options.lineOutput ? CHANNEL_LINE_OUTPUT : 0));
   }
 
   // {====== interop state (docs/ABI.md, "The host channel")
@@ -452,7 +455,7 @@ export class Lua {
   }
 
   /** @internal A call of host function `id` from Lua: the answer for the module. */
-  channelCall(id: number, args: Uint8Array): Uint8Array {
+  channelCall(id: number, mem: Uint8Array, at: number, end: number, out: number, room: number): number | Uint8Array {
     const fn = this.hostFunctions.get(id);
     if (!fn) {
       return answer(STATUS_ERROR, encodeOne(`the host has no function ${id} (a VM resumed from an image gets its ` +
@@ -461,7 +464,8 @@ export class Lua {
     let result: unknown;
     this.hostDepth++;
     try {
-      const values = args.length > 4 ? decodeValues(args, 4, args.length, this.passDecode) : [];
+      // Decoded (copied) before the function runs: a call back into Lua reuses this memory.
+      const values = end - at > 4 ? decodeValues(mem, at + 4, end, this.passDecode) : NO_VALUES;
       result = fn(...(values as never[]));
     } catch (e) {
       this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) };
@@ -471,7 +475,7 @@ export class Lua {
     }
     if (isThenable(result)) return pending(this.keepPromise(result));
     try {
-      return answerReturned(result, this.passOptions);
+      return answerReturned(result, this.passOptions, this.memBytes(), out, room);
     } catch (e) {
       const text = `a host function returned a value Lua cannot take: ${(e as Error).message}`;
       return answer(STATUS_ERROR, encodeOne(text, this.passOptions));
@@ -773,8 +777,8 @@ export class Lua {
     this.host.attach(exports.memory);
     this.host.forgetCursors();
     this.exports = exports;
+    this.memView = new Uint8Array(exports.memory.buffer);
     this.buffer = exports.get_buffer_ptr();
-    this.lastClock = -1;
     this.broken = undefined;
     this.seed(this.options.randomSeed);
     this.openChannel();
@@ -810,16 +814,18 @@ export class Lua {
     this.exports.set_random_seed(a, b);
   }
 
-  private feedClock(): void {
+  /** @internal The clock of a compute, asked at its first reading (os.time, os.date, os.clock). */
+  channelClock(): [unixSeconds: number, cpuSeconds: number] {
     if (this.fixedClock) {
-      const t = (this.clock as () => number)();
-      this.exports.set_clock(t, 0);
-      return;
+      try {
+        return [(this.clock as () => number)(), 0];
+      } catch (e) {
+        this.lastThrown = { error: e, text: e instanceof Error ? e.message : String(e) }; // the LuaError's cause
+        throw e;
+      }
     }
-    const now = Date.now(); // one clock read per compute: os.clock has millisecond steps
-    if (now === this.lastClock) return; // the VM has this time already
-    this.lastClock = now;
-    this.exports.set_clock(now / 1000, (now - this.started) / 1000);
+    const now = Date.now(); // os.clock has millisecond steps
+    return [now / 1000, (now - this.started) / 1000];
   }
 
   /**
@@ -879,21 +885,21 @@ export class Lua {
       // From a host function: the call runs inside the compute (its limit and transaction).
       if (async) throw new LuaError('callAsync from inside a host function: use call (the outer compute waits for promises)', 'input');
       const mem = this.memBytes();
-      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), mem, 0);
+      const [argBytes, argFlags] = this.placeArgs(args, mem, 0);
       const n = this.exports.call(id, this.buffer, argBytes, argFlags);
       if (n < 0) throw this.error(mem, n);
       return this.results(mem, n, false);
     }
     if (async) {
       return this.enqueue(() => {
-        const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), this.memBytes(), 0);
+        const [argBytes, argFlags] = this.placeArgs(args, this.memBytes(), 0);
         return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC | argFlags));
       });
     }
     this.checkIdle('call');
     this.computing = true;
     try {
-      const [argBytes, argFlags] = this.placeArgs(encodePassed(args, this.passOptions), this.memBytes(), 0);
+      const [argBytes, argFlags] = this.placeArgs(args, this.memBytes(), 0);
       return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, argFlags)));
     } finally {
       this.computing = false;
@@ -904,8 +910,7 @@ export class Lua {
   // a restart has another buffer).
   private memView = new Uint8Array(0);
   private memBytes(): Uint8Array {
-    const buffer = this.exports.memory.buffer;
-    if (this.memView.buffer !== buffer) this.memView = new Uint8Array(buffer);
+    if (this.memView.byteLength === 0) this.memView = new Uint8Array(this.exports.memory.buffer);
     return this.memView;
   }
 
@@ -980,15 +985,13 @@ export class Lua {
     }
   }
 
-  // Places the arguments after `used` bytes of the buffer, or, when they do not fit, keeps them
-  // for the module to take (RUN_KEPT_ARGS); returns their length and the flag.
-  private placeArgs(args: Uint8Array, mem: Uint8Array, used: number): [number, number] {
-    if (args.length > BUFFER_SIZE - used) {
-      this.channel.keep(args);
-      return [args.length, RUN_KEPT_ARGS];
-    }
-    mem.set(args, this.buffer + used);
-    return [args.length, 0];
+  // Encodes the arguments into the buffer after `used` bytes, or, when they do not fit, keeps
+  // them for the module to take (RUN_KEPT_ARGS); returns their length and the flag.
+  private placeArgs(args: readonly unknown[], mem: Uint8Array, used: number): [number, number] {
+    const placed = encodePassedInto(args, this.passOptions, mem, this.buffer + used, BUFFER_SIZE - used);
+    if (typeof placed === 'number') return [placed, 0];
+    this.channel.keep(placed);
+    return [placed.length, RUN_KEPT_ARGS];
   }
 
   // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
@@ -1009,7 +1012,15 @@ export class Lua {
       served = this.channel.serve(bytes);
       len = 0;
     }
-    const [argLen, argFlags] = argBytes ? this.placeArgs(argBytes, mem, len) : [0, 0];
+    let argLen = 0;
+    let argFlags = 0;
+    if (argBytes && argBytes.length > BUFFER_SIZE - len) {
+      this.channel.keep(argBytes);
+      [argLen, argFlags] = [argBytes.length, RUN_KEPT_ARGS];
+    } else if (argBytes) {
+      mem.set(argBytes, this.buffer + len);
+      argLen = argBytes.length;
+    }
     if (!served && !argBytes && flags === 0) return this.begin(() => this.exports.compute(this.buffer, len));
     if (served) flags |= RUN_SERVED_CODE;
     flags |= argFlags;
@@ -1018,7 +1029,6 @@ export class Lua {
 
   // The start of a compute or top-level call: clock, transaction, collectors.
   private begin(enter: () => number): number {
-    this.feedClock();
     if (this.output.length !== 0) this.output = [];
     this.outputSize = 0;
     this.outputCut = 0;
@@ -1104,55 +1114,6 @@ export class Lua {
     }
     // Output is only ever cut when output and results together filled the buffer.
     const outputDropped = dropped + (n > BUFFER_SIZE - 64 ? this.exports.get_output_dropped() : 0);
-    return { values, value: values[0], output, outputBytes, outputDropped };
-  }
-
-  private run(code: string | Uint8Array): ComputeResult {
-    const { exports, host } = this;
-    const mem = new Uint8Array(exports.memory.buffer);
-    let len: number;
-    if (typeof code === 'string') {
-      len = writeCode(code, mem, this.buffer);
-    } else {
-      if (code.length > MAX_CODE_BYTES) len = code.length;
-      else mem.set(code, this.buffer);
-      len = code.length;
-    }
-    if (len > MAX_CODE_BYTES) {
-      throw new LuaError(`code too long (${len} bytes; at most ${MAX_CODE_BYTES})`, 'input');
-    }
-    this.feedClock();
-    host.begin();
-    let n: number;
-    try {
-      n = exports.compute(this.buffer, len);
-    } catch (e) {
-      host.rollback();
-      if (e instanceof RangeError && /call stack/i.test(e.message)) {
-        // Out of JavaScript stack inside the module: its memory may be mid-change, so the
-        // instance is replaced (now if the stack allows, else before the next use).
-        this.broken = e;
-        try { this.restart(); } catch { /* still too deep: at the next use */ }
-        throw new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
-          'external table are as before it, other globals start afresh', 'host', '', { cause: e });
-      }
-      this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
-      throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
-    }
-    const late = host instanceof TimedTableHost && host.late(); // timeoutMs (vm/timeout.ts)
-    if (n < 0 || late) {
-      host.rollback();
-      throw late ? host.timeoutError(n < 0 ? this.error(mem, n) : undefined) : this.error(mem, n);
-    }
-    host.commit();
-    if (this.autosave) this.save().catch((e) => (this.autosaveError ??= e));
-    if (n === 0) return { values: [], value: undefined, output: '', outputBytes: NO_BYTES, outputDropped: 0 };
-    const outLen = mem[this.buffer] | (mem[this.buffer + 1] << 8) | (mem[this.buffer + 2] << 16) | (mem[this.buffer + 3] << 24);
-    const output = outLen === 0 ? '' : decodeText(mem, this.buffer + 4, outLen);
-    const outputBytes = outLen === 0 ? NO_BYTES : mem.slice(this.buffer + 4, this.buffer + 4 + outLen);
-    const values = n > 4 + outLen ? decodeValues(mem, this.buffer + 4 + outLen, this.buffer + n, this.decodeOptions) : [];
-    // Output is only ever cut when output and results together filled the buffer.
-    const outputDropped = n > BUFFER_SIZE - 64 ? exports.get_output_dropped() : 0;
     return { values, value: values[0], output, outputBytes, outputDropped };
   }
 
@@ -1450,8 +1411,11 @@ function encodeOne(v: unknown, options: PassOptions): Uint8Array {
 const NO_VALUES: unknown[] = [];
 // The answer (status 0, then the values) for what a host function returned, or its promise
 // settled with: undefined is no value, multi(...) several.
-function answerReturned(v: unknown, options: PassOptions): Uint8Array {
-  return encodeAnswer(STATUS_OK, v === undefined ? NO_VALUES : v instanceof Multiple ? v.values : [v], options);
+function answerReturned(v: unknown, options: PassOptions): Uint8Array;
+function answerReturned(v: unknown, options: PassOptions, into: Uint8Array, at: number, room: number): number | Uint8Array;
+function answerReturned(v: unknown, options: PassOptions, into?: Uint8Array, at = 0, room = 0): number | Uint8Array {
+  const values = v === undefined ? NO_VALUES : v instanceof Multiple ? v.values : [v];
+  return encodePassedInto(values, options, into, at, room, 'result', STATUS_OK);
 }
 
 // What a host function threw, as Lua's error object: a message (errors) or the value itself.
