@@ -362,8 +362,11 @@ void begin(lua_State* L, bool async) {
   g.host_failed = false;
   g.last_error = kErrorNone;
   g.clock_read = false;
-  lua_pushnil(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
+  if (g.quota_error_kept) {  // the last compute's quota error is not this one's
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
+    g.quota_error_kept = false;
+  }
   output_begin();
   lua_gc(L, LUA_GCRESTART);  // a script may have stopped the collector in an earlier compute
   reset_limit();

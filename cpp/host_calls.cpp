@@ -30,6 +30,7 @@ const char kQuotaKey = 0;
   lua_concat(L, 2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kQuotaKey);
+  g_vm.quota_error_kept = true;
   lua_error(L);
   __builtin_trap();
 }

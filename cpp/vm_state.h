@@ -75,6 +75,7 @@ struct Vm {
   double host_time = 0;   // seconds since 1970-01-01 UTC (os.time, os.date)
   double host_clock = 0;  // seconds of processor time (os.clock)
   bool clock_read = false;  // the host gave this compute's clock (channel_clock)
+  bool quota_error_kept = false;  // the registry holds a quota error (host_calls.cpp)
 
   alignas(16) uint8_t io[kBufferSize];              // the I/O buffer
   alignas(16) uint8_t get_scratch[kGetScratchBytes]; // first buffer for js_ext_table_get

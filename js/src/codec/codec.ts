@@ -468,20 +468,21 @@ export const MAX_PASSED_DEPTH = 200;
  * `what` names the values in errors ("argument", "value").
  */
 export function encodePassed(values: readonly unknown[], options: PassOptions, what = 'argument', status = -1): Uint8Array {
-  return encodePassedInto(values, options, undefined, 0, 0, what, status) as Uint8Array;
+  return encodePassedInto(values, options, undefined, undefined, 0, 0, what, status) as Uint8Array;
 }
 
 /**
  * Encodes as encodePassed does, straight into `into` at `at` when the bytes fit in `room`: then
- * their length; else (or with no `into`) a copy of them. A call's arguments go into the module's
- * memory this way, with no allocation.
+ * their length; else (or with no `into`) a copy of them. A call's arguments and a host function's
+ * answer go into the module's memory this way, with no allocation. `intoView` is a DataView of
+ * all of `into`'s buffer (kept by the caller: one per memory).
  */
-export function encodePassedInto(values: readonly unknown[], options: PassOptions, into: Uint8Array | undefined, at: number,
-  room: number, what = 'argument', status = -1): number | Uint8Array {
+export function encodePassedInto(values: readonly unknown[], options: PassOptions, into: Uint8Array | undefined,
+  intoView: DataView | undefined, at: number, room: number, what = 'argument', status = -1): number | Uint8Array {
   // One writer serves every call (a host function's answer is encoded thousands of times a
   // second); a nested use (a getter that computes) gets its own.
   const w = shared.busy ? new PassWriter() : shared;
-  w.begin(options);
+  w.begin(options, into, intoView, at, room);
   try {
     if (status >= 0) w.byte(status);
     w.u32(values.length);
@@ -489,7 +490,7 @@ export function encodePassedInto(values: readonly unknown[], options: PassOption
       const v = values[i];
       if (!w.scalar(v)) w.value(v, 0, () => `${what} #${i + 1}`, undefined);
     }
-    return into && w.length <= room ? w.copyTo(into, at) : w.bytes();
+    return w.inPlace ? w.length : w.bytes();
   } finally {
     w.busy = false;
   }
@@ -504,34 +505,45 @@ type Path = string | (() => string);
 const pathText = (p: Path): string => (typeof p === 'string' ? p : p());
 
 class PassWriter {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
+  // The writer's own buffer, grown as needed and kept between uses.
+  private own = new Uint8Array(256);
+  private ownView = new DataView(this.own.buffer);
+  // Where the bytes go: the own buffer, or the target given to begin, from `start` up to `limit`.
+  private buf: Uint8Array = this.own;
+  private view: DataView = this.ownView;
+  private start = 0;
+  private limit = 0;
   private at = 0;
+  /** The bytes are in the target given to begin (they fitted). */
+  inPlace = false;
   busy = false;
   private options: PassOptions = undefined as unknown as PassOptions;
 
-  begin(options: PassOptions): void {
+  /** Starts writing: into `into` at `at` (at most `room` bytes), else into the writer's own buffer. */
+  begin(options: PassOptions, into?: Uint8Array, intoView?: DataView, at = 0, room = 0): void {
     this.busy = true;
     this.options = options;
-    this.at = 0;
+    if (into && intoView) this.target(into, intoView, at, at, at + room, true);
+    else this.target(this.own, this.ownView, 0, 0, this.own.length, false);
+  }
+
+  private target(buf: Uint8Array, view: DataView, start: number, at: number, limit: number, inPlace: boolean): void {
+    this.buf = buf;
+    this.view = view;
+    this.start = start;
+    this.at = at;
+    this.limit = limit;
+    this.inPlace = inPlace;
   }
 
   /** A copy of what was written (the writer is used again). */
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.at);
+    return this.buf.slice(this.start, this.at);
   }
 
+  /** How many bytes were written. */
   get length(): number {
-    return this.at;
-  }
-
-  /** Copies what was written into `into` at `at`; its length. */
-  copyTo(into: Uint8Array, at: number): number {
-    const n = this.at;
-    const buf = this.buf;
-    if (n <= 64) for (let i = 0; i < n; i++) into[at + i] = buf[i];
-    else into.set(buf.subarray(0, n), at);
-    return n;
+    return this.at - this.start;
   }
 
   byte(b: number): void {
@@ -540,13 +552,17 @@ class PassWriter {
   }
 
   private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.at + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+    if (this.at + n <= this.limit) return;
+    const used = this.at - this.start;
+    let size = this.own.length;
+    while (size < used + n) size *= 2;
+    if (size !== this.own.length) {
+      this.own = new Uint8Array(size);
+      this.ownView = new DataView(this.own.buffer);
+    }
+    // What the target or the old buffer holds moves to the front of the (new) own buffer.
+    if (this.buf !== this.own || this.start !== 0) this.own.set(this.buf.subarray(this.start, this.at));
+    this.target(this.own, this.ownView, 0, used, this.own.length, false);
   }
 
   u32(v: number): void {
@@ -649,7 +665,7 @@ class PassWriter {
     open.add(table);
     this.room(5);
     this.buf[this.at] = TAG_TABLE;
-    const countAt = this.at + 1;
+    const countAt = this.at + 1 - this.start; // from the start: the bytes may move to the own buffer
     this.at += 5;
     let count = 0;
     const opened = open;
@@ -667,7 +683,7 @@ class PassWriter {
     } else {
       for (const k of Object.keys(table)) entry(k, (table as Record<string, unknown>)[k], () => `${pathText(path)}.${k}`);
     }
-    this.view.setUint32(countAt, count, true);
+    this.view.setUint32(this.start + countAt, count, true);
     open.delete(table);
   }
 }

@@ -318,7 +318,7 @@ export class Lua {
     checkOptions(options);
     this.options = options;
     this.exports = exports;
-    this.memView = new Uint8Array(exports.memory.buffer);
+    this.viewMemory();
     this.host = host;
     this.buffer = exports.get_buffer_ptr();
     const c = options.clock;
@@ -475,7 +475,7 @@ export class Lua {
     }
     if (isThenable(result)) return pending(this.keepPromise(result));
     try {
-      return answerReturned(result, this.passOptions, this.memBytes(), out, room);
+      return answerReturned(result, this.passOptions, this.memBytes(), this.memData, out, room);
     } catch (e) {
       const text = `a host function returned a value Lua cannot take: ${(e as Error).message}`;
       return answer(STATUS_ERROR, encodeOne(text, this.passOptions));
@@ -777,7 +777,7 @@ export class Lua {
     this.host.attach(exports.memory);
     this.host.forgetCursors();
     this.exports = exports;
-    this.memView = new Uint8Array(exports.memory.buffer);
+    this.viewMemory();
     this.buffer = exports.get_buffer_ptr();
     this.broken = undefined;
     this.seed(this.options.randomSeed);
@@ -884,23 +884,29 @@ export class Lua {
     if (this.computing && this.hostDepth > 0) {
       // From a host function: the call runs inside the compute (its limit and transaction).
       if (async) throw new LuaError('callAsync from inside a host function: use call (the outer compute waits for promises)', 'input');
-      const mem = this.memBytes();
-      const [argBytes, argFlags] = this.placeArgs(args, mem, 0);
-      const n = this.exports.call(id, this.buffer, argBytes, argFlags);
-      if (n < 0) throw this.error(mem, n);
-      return this.results(mem, n, false);
+      const argLen = this.placeArgs(args);
+      const n = this.exports.call(id, this.buffer, argLen, this.argFlags);
+      if (n < 0) throw this.error(this.memBytes(), n);
+      return this.results(this.memBytes(), n, false);
     }
     if (async) {
       return this.enqueue(() => {
-        const [argBytes, argFlags] = this.placeArgs(args, this.memBytes(), 0);
-        return this.begin(() => this.exports.call(id, this.buffer, argBytes, RUN_ASYNC | argFlags));
+        const argLen = this.placeArgs(args);
+        return this.begin(() => this.exports.call(id, this.buffer, argLen, RUN_ASYNC | this.argFlags));
       });
     }
     this.checkIdle('call');
     this.computing = true;
     try {
-      const [argBytes, argFlags] = this.placeArgs(args, this.memBytes(), 0);
-      return this.finish(this.begin(() => this.exports.call(id, this.buffer, argBytes, argFlags)));
+      const argLen = this.placeArgs(args);
+      this.reset();
+      let n: number;
+      try {
+        n = this.exports.call(id, this.buffer, argLen, this.argFlags);
+      } catch (e) {
+        throw this.lost(e);
+      }
+      return this.finish(n);
     } finally {
       this.computing = false;
     }
@@ -909,9 +915,15 @@ export class Lua {
   // The module's memory as bytes, one view kept (the memory never grows; a new instance after
   // a restart has another buffer).
   private memView = new Uint8Array(0);
+  private memData = new DataView(new ArrayBuffer(0));
   private memBytes(): Uint8Array {
-    if (this.memView.byteLength === 0) this.memView = new Uint8Array(this.exports.memory.buffer);
+    if (this.memView.byteLength === 0) this.viewMemory();
     return this.memView;
+  }
+
+  private viewMemory(): void {
+    this.memView = new Uint8Array(this.exports.memory.buffer);
+    this.memData = new DataView(this.exports.memory.buffer);
   }
 
   private checkIdle(what: string): void {
@@ -985,13 +997,18 @@ export class Lua {
     }
   }
 
-  // Encodes the arguments into the buffer after `used` bytes, or, when they do not fit, keeps
-  // them for the module to take (RUN_KEPT_ARGS); returns their length and the flag.
-  private placeArgs(args: readonly unknown[], mem: Uint8Array, used: number): [number, number] {
-    const placed = encodePassedInto(args, this.passOptions, mem, this.buffer + used, BUFFER_SIZE - used);
-    if (typeof placed === 'number') return [placed, 0];
+  // Encodes a call's arguments into the buffer, or, when they do not fit, keeps them for the
+  // module to take; returns their length, and sets argFlags (0, or RUN_KEPT_ARGS).
+  private argFlags = 0;
+  private placeArgs(args: readonly unknown[]): number {
+    const placed = encodePassedInto(args, this.passOptions, this.memBytes(), this.memData, this.buffer, BUFFER_SIZE);
+    if (typeof placed === 'number') {
+      this.argFlags = 0;
+      return placed;
+    }
     this.channel.keep(placed);
-    return [placed.length, RUN_KEPT_ARGS];
+    this.argFlags = RUN_KEPT_ARGS;
+    return placed.length;
   }
 
   // Starts a chunk: code in the buffer (or served in pieces), arguments after it.
@@ -1029,6 +1046,12 @@ export class Lua {
 
   // The start of a compute or top-level call: clock, transaction, collectors.
   private begin(enter: () => number): number {
+    this.reset();
+    return this.guard(enter);
+  }
+
+  // A compute's collectors and transaction, made ready.
+  private reset(): void {
     if (this.output.length !== 0) this.output = [];
     this.outputSize = 0;
     this.outputCut = 0;
@@ -1036,7 +1059,6 @@ export class Lua {
     this.lastThrown = undefined;
     this.sinkFailure = undefined;
     this.host.begin();
-    return this.guard(enter);
   }
 
   // Calls into the module; an exception through it ends the compute (and maybe the VM).
@@ -1044,19 +1066,25 @@ export class Lua {
     try {
       return enter();
     } catch (e) {
-      this.host.rollback();
-      this.channel.endCompute();
-      if (e instanceof RangeError && /call stack/i.test(e.message)) {
-        // Out of JavaScript stack inside the module: its memory may be mid-change, so the
-        // instance is replaced (now if the stack allows, else before the next use).
-        this.broken = e;
-        try { this.restart(); } catch { /* still too deep: at the next use */ }
-        throw new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
-          'external table are as before it, other globals start afresh', 'host', '', { cause: e });
-      }
-      this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
-      throw new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
+      throw this.lost(e);
     }
+  }
+
+  // What an exception through the module does: the compute is rolled back and the VM restarted
+  // (out of JavaScript stack) or closed; the error to throw.
+  private lost(e: unknown): LuaError {
+    this.host.rollback();
+    this.channel.endCompute();
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      // Out of JavaScript stack inside the module: its memory may be mid-change, so the
+      // instance is replaced (now if the stack allows, else before the next use).
+      this.broken = e;
+      try { this.restart(); } catch { /* still too deep: at the next use */ }
+      return new LuaError('the JavaScript stack was too deep to run this compute; the VM was restarted: _home and every ' +
+        'external table are as before it, other globals start afresh', 'host', '', { cause: e });
+    }
+    this.closed = true; // an exception through the module leaves it unusable (docs/ABI.md)
+    return new LuaError(`lua.wasm failed: ${e instanceof Error ? e.message : String(e)}`, 'host', '', { cause: e });
   }
 
   // The end of a compute or top-level call: commit or roll back, then the result.
@@ -1085,9 +1113,9 @@ export class Lua {
 
   private takeOutput(): Uint8Array {
     const parts = this.output;
-    this.output = [];
     this.outputSize = 0;
     if (parts.length === 0) return NO_BYTES;
+    this.output = [];
     if (parts.length === 1) return parts[0];
     return concatBytes(parts);
   }
@@ -1412,10 +1440,10 @@ const NO_VALUES: unknown[] = [];
 // The answer (status 0, then the values) for what a host function returned, or its promise
 // settled with: undefined is no value, multi(...) several.
 function answerReturned(v: unknown, options: PassOptions): Uint8Array;
-function answerReturned(v: unknown, options: PassOptions, into: Uint8Array, at: number, room: number): number | Uint8Array;
-function answerReturned(v: unknown, options: PassOptions, into?: Uint8Array, at = 0, room = 0): number | Uint8Array {
+function answerReturned(v: unknown, options: PassOptions, into: Uint8Array, intoView: DataView, at: number, room: number): number | Uint8Array;
+function answerReturned(v: unknown, options: PassOptions, into?: Uint8Array, intoView?: DataView, at = 0, room = 0): number | Uint8Array {
   const values = v === undefined ? NO_VALUES : v instanceof Multiple ? v.values : [v];
-  return encodePassedInto(values, options, into, at, room, 'result', STATUS_OK);
+  return encodePassedInto(values, options, into, intoView, at, room, 'result', STATUS_OK);
 }
 
 // What a host function threw, as Lua's error object: a message (errors) or the value itself.
