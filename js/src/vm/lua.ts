@@ -1021,7 +1021,10 @@ export class Lua {
     }
     let len = typeof code === 'string' ? writeCode(code, mem, this.buffer) : code.length;
     if (typeof code !== 'string' && len <= MAX_CODE_BYTES) mem.set(code, this.buffer);
-    const argBytes = args.length === 0 ? undefined : encodePassed(args, this.passOptions);
+    // The arguments go straight after the code when they fit there (then argBytes is their length).
+    const argBytes = args.length === 0 ? undefined : len > MAX_CODE_BYTES ? encodePassed(args, this.passOptions)
+      : encodePassedInto(args, this.passOptions, mem, this.memData, this.buffer + len, BUFFER_SIZE - len);
+    if (typeof argBytes === 'number') return this.begin(() => this.exports.run(this.buffer, len, this.buffer + len, argBytes, flags));
     let served = 0;
     if (len > MAX_CODE_BYTES || (argBytes && len + argBytes.length > BUFFER_SIZE)) {
       // Too large for the buffer (beside the arguments): served to the module in pieces.
