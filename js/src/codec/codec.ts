@@ -474,8 +474,8 @@ export function encodePassed(values: readonly unknown[], options: PassOptions, w
 /**
  * Encodes as encodePassed does, straight into `into` at `at` when the bytes fit in `room`: then
  * their length; else (or with no `into`) a copy of them. A call's arguments and a host function's
- * answer go into the module's memory this way, with no allocation. `intoView` is a DataView of
- * all of `into`'s buffer (kept by the caller: one per memory).
+ * answer go into the module's memory this way, with no allocation. `into` and `intoView` both
+ * view all of one buffer from its first byte (the caller keeps them: one pair per memory).
  */
 export function encodePassedInto(values: readonly unknown[], options: PassOptions, into: Uint8Array | undefined,
   intoView: DataView | undefined, at: number, room: number, what = 'argument', status = -1): number | Uint8Array {
@@ -494,11 +494,6 @@ export function encodePassedInto(values: readonly unknown[], options: PassOption
   } finally {
     w.busy = false;
   }
-}
-
-/** A status byte, then values as encodePassed encodes them: a host function's answer. */
-export function encodeAnswer(status: number, values: readonly unknown[], options: PassOptions, what = 'result'): Uint8Array {
-  return encodePassed(values, options, what, status);
 }
 
 type Path = string | (() => string);
