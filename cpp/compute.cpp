@@ -201,6 +201,15 @@ int run_prepared(lua_State* L) {
   return lua_gettop(L);
 }
 
+// Protected: prepares the job, then runs it unless it is only loaded or did not compile. One
+// protected call for both (a call from JavaScript pays for each).
+int prepare_and_run(lua_State* L) {
+  Job* job = static_cast<Job*>(lua_touserdata(L, 1));
+  prepare(L);
+  if (job->compile_status != LUA_OK || job->load_only) return lua_gettop(L);
+  return run_prepared(L);
+}
+
 // Turns any error object into a message, as lua.c's message handler does.
 int error_message(lua_State* L) {
   if (lua_type(L, 1) == LUA_TSTRING) return 1;
@@ -378,17 +387,12 @@ int32_t run_sync(lua_State* L, Job& job) {
   int base = lua_gettop(L);
   int handler = base + 1;
   lua_pushcfunction(L, keep_traceback);
-  lua_pushcfunction(L, prepare);
+  lua_pushcfunction(L, prepare_and_run);
   lua_pushlightuserdata(L, &job);
-  int status = lua_pcall(L, 1, LUA_MULTRET, handler);  // leaves the function and its arguments
-  if (status == LUA_OK && job.compile_status != LUA_OK) status = job.compile_status;
+  int status = lua_pcall(L, 1, LUA_MULTRET, handler);
+  if (status == LUA_OK && job.compile_status != LUA_OK) status = job.compile_status;  // the message
   if (status != LUA_OK) return lua_error_result(L, status);
-  if (job.load_only) return results(L, handler + 1, 1);
-  lua_pushcfunction(L, run_prepared);
-  lua_insert(L, handler + 1);
-  status = lua_pcall(L, lua_gettop(L) - handler - 1, LUA_MULTRET, handler);
-  if (status != LUA_OK) return lua_error_result(L, status);
-  return results(L, handler + 1, lua_gettop(L) - handler);
+  return results(L, handler + 1, lua_gettop(L) - handler);  // the results, or the loaded function
 }
 
 // {====== async: a compute on its own thread, suspended while the host settles a Promise
