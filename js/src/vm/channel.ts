@@ -4,6 +4,7 @@
 // of the key names the operation. Everything here answers synchronously; an answer that is a
 // Promise is kept under an id, and the compute suspends until the VM resumes it.
 import { ExternalTableImports } from '../abi/abi.js';
+import { encodeScalar } from '../codec/codec.js';
 
 export const CHANNEL_ID = 0;
 
@@ -49,7 +50,6 @@ export interface ChannelHandlers {
 }
 
 const text = new TextDecoder();
-const textEncoder = new TextEncoder();
 
 export class HostChannel {
   private kept: Uint8Array | undefined;
@@ -155,12 +155,7 @@ export class HostChannel {
             clock = this.handlers.clock();
           } catch (e) {
             // The module raises a Lua error with this message (status 1, one codec string).
-            const message = textEncoder.encode(e instanceof Error ? e.message : String(e)).subarray(0, 1000);
-            answer = new Uint8Array(6 + message.length);
-            answer[0] = STATUS_ERROR;
-            answer[1] = 0x04; // the codec's string tag
-            new DataView(answer.buffer).setUint32(2, message.length, true);
-            answer.set(message, 6);
+            answer = errorAnswer((e instanceof Error ? e.message : String(e)).slice(0, 1000));
             break;
           }
           if (maxLen < 17) return -3;
@@ -200,6 +195,11 @@ export function answer(status: number, payload: Uint8Array = new Uint8Array(0)):
   out[0] = status;
   out.set(payload, 1);
   return out;
+}
+
+/** An error answer: status 1, then the message as one codec string. */
+function errorAnswer(message: string): Uint8Array {
+  return answer(STATUS_ERROR, encodeScalar(message) as Uint8Array);
 }
 
 /** A pending answer: status 2 and the promise id. */

@@ -1036,7 +1036,8 @@ export class Lua {
     let argFlags = 0;
     if (argBytes && argBytes.length > BUFFER_SIZE - len) {
       this.channel.keep(argBytes);
-      [argLen, argFlags] = [argBytes.length, RUN_KEPT_ARGS];
+      argLen = argBytes.length;
+      argFlags = RUN_KEPT_ARGS;
     } else if (argBytes) {
       mem.set(argBytes, this.buffer + len);
       argLen = argBytes.length;
@@ -1047,7 +1048,7 @@ export class Lua {
     return this.begin(() => this.exports.run(served || this.buffer, len, this.buffer + len, argLen, flags));
   }
 
-  // The start of a compute or top-level call: clock, transaction, collectors.
+  // The start of a compute or top-level call: transaction and collectors, then the call.
   private begin(enter: () => number): number {
     this.reset();
     return this.guard(enter);
